@@ -20,4 +20,5 @@ require (
 	golang.org/x/net v0.44.0 // indirect
 	golang.org/x/sync v0.17.0 // indirect
 	golang.org/x/sys v0.42.0 // indirect
+	golang.org/x/term v0.35.0 // indirect
 )

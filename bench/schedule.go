@@ -1,0 +1,100 @@
+package bench
+
+import (
+	"context"
+	"time"
+)
+
+// LateAfter is how far behind its intended time a send may start before it
+// counts as late.
+const LateAfter = time.Millisecond
+
+// Schedule holds the intended send times of one publisher under an open-loop
+// constant total rate: the publishers share the rate, each sending at the
+// same interval, staggered so the sends of all publishers interleave evenly.
+// Times are durations since the run's epoch. The zero Schedule is unpaced:
+// every send is due at once and waits only for the inflight window.
+type Schedule struct {
+	offset   float64 // ns
+	interval float64 // ns
+}
+
+// NewSchedule returns publisher index's schedule for rate messages per
+// second in total over publishers publishers, starting at start. A rate of 0
+// gives the unpaced schedule.
+func NewSchedule(start time.Duration, rate float64, publishers, index int) Schedule {
+	if rate <= 0 || publishers <= 0 {
+		return Schedule{offset: float64(start)}
+	}
+	interval := float64(publishers) / rate * float64(time.Second)
+	return Schedule{
+		offset:   float64(start) + interval*float64(index)/float64(publishers),
+		interval: interval,
+	}
+}
+
+// Paced reports whether s has a rate; unpaced sends are timed from when
+// they get a window slot.
+func (s Schedule) Paced() bool { return s.interval > 0 }
+
+// Interval is the time between two sends of this publisher.
+func (s Schedule) Interval() time.Duration { return time.Duration(s.interval) }
+
+// At returns the intended time of send k (k from 0).
+func (s Schedule) At(k uint64) time.Duration {
+	return time.Duration(s.offset + float64(k)*s.interval)
+}
+
+// clock is the run's time source: durations since the run's epoch.
+type clock interface {
+	Now() time.Duration
+	// Sleep waits for d or until ctx ends.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type monoClock struct{ epoch time.Time }
+
+func (c monoClock) Now() time.Duration { return time.Since(c.epoch) }
+
+func (c monoClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// pace calls send for k = 0, 1, ... each at s.At(k) or as soon after as it
+// can, until the intended time reaches end (0: no end), count sends were made
+// (0: no limit), send fails, or ctx ends. It never waits to catch up: a send
+// that is due is made at once however late, so the offered rate holds and
+// the lateness shows in the latency measured from the intended time.
+// Unpaced, intended is -1 and send takes the time after its window slot.
+func (s Schedule) pace(ctx context.Context, clk clock, end time.Duration, count uint64, send func(k uint64, intended time.Duration) error) error {
+	for k := uint64(0); count == 0 || k < count; k++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		intended := time.Duration(-1)
+		if s.Paced() {
+			intended = s.At(k)
+			if end > 0 && intended >= end {
+				return nil
+			}
+			if d := intended - clk.Now(); d > 0 {
+				if err := clk.Sleep(ctx, d); err != nil {
+					return err
+				}
+			}
+		} else if end > 0 && clk.Now() >= end {
+			return nil
+		}
+		if err := send(k, intended); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+type fakeClock struct{ now time.Duration }
+
+func (c *fakeClock) Now() time.Duration { return c.now }
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.now += d
+	return ctx.Err()
+}
+
+func TestScheduleAt(t *testing.T) {
+	tests := []struct {
+		name              string
+		start             time.Duration
+		rate              float64
+		publishers, index int
+		k                 uint64
+		want              time.Duration
+	}{
+		{"first", 0, 1000, 1, 0, 0, 0},
+		{"one publisher", 0, 1000, 1, 0, 10, 10 * time.Millisecond},
+		{"start offset", time.Second, 1000, 1, 0, 3, time.Second + 3*time.Millisecond},
+		{"second of two staggered", 0, 2000, 2, 1, 0, 500 * time.Microsecond},
+		{"second of two later", 0, 2000, 2, 1, 10, 10*time.Millisecond + 500*time.Microsecond},
+		{"fourth of four", 0, 4000, 4, 3, 1, time.Millisecond + 750*time.Microsecond},
+		{"no drift after many", 0, 3, 1, 0, 3_000_000, 1_000_000 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewSchedule(tt.start, tt.rate, tt.publishers, tt.index)
+			if got := s.At(tt.k); got != tt.want {
+				t.Errorf("NewSchedule(%v, %v, %d, %d).At(%d) = %v, want %v", tt.start, tt.rate, tt.publishers, tt.index, tt.k, got, tt.want)
+			}
+		})
+	}
+}
+
+type sendRecord struct {
+	k                uint64
+	intended, actual time.Duration
+}
+
+func TestPaceFakeClock(t *testing.T) {
+	tests := []struct {
+		name      string
+		rate      float64
+		end       time.Duration
+		count     uint64
+		stallAt   int64 // send k that takes 5ms; -1 none
+		wantSends int
+		wantLate  int
+	}{
+		{"on time until end", 1000, 10 * time.Millisecond, 0, -1, 10, 0},
+		{"count limit", 1000, 0, 5, -1, 5, 0},
+		{"count before end", 1000, time.Second, 7, -1, 7, 0},
+		{"stall makes following sends late, no catch-up pause", 1000, 10 * time.Millisecond, 0, 3, 10, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &fakeClock{}
+			s := NewSchedule(0, tt.rate, 1, 0)
+			var got []sendRecord
+			err := s.pace(context.Background(), clk, tt.end, tt.count, func(k uint64, intended time.Duration) error {
+				got = append(got, sendRecord{k, intended, clk.now})
+				if int64(k) == tt.stallAt {
+					clk.now += 5 * time.Millisecond
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("pace = %v", err)
+			}
+			if len(got) != tt.wantSends {
+				t.Fatalf("pace made %d sends, want %d: %v", len(got), tt.wantSends, got)
+			}
+			late := 0
+			for i, r := range got {
+				if r.k != uint64(i) || r.intended != s.At(r.k) {
+					t.Errorf("send %d = %+v, want k %d intended %v", i, r, i, s.At(uint64(i)))
+				}
+				if r.actual < r.intended {
+					t.Errorf("send %d at %v, before its intended time %v", i, r.actual, r.intended)
+				}
+				if r.actual-r.intended > LateAfter {
+					late++
+				}
+			}
+			if late != tt.wantLate {
+				t.Errorf("late sends = %d, want %d: %v", late, tt.wantLate, got)
+			}
+		})
+	}
+}
+
+func TestPaceUnpaced(t *testing.T) {
+	clk := &fakeClock{}
+	n := 0
+	err := Schedule{}.pace(context.Background(), clk, 10*time.Millisecond, 0, func(k uint64, intended time.Duration) error {
+		if intended != -1 {
+			t.Errorf("unpaced send %d intended = %v, want -1", k, intended)
+		}
+		n++
+		clk.now += time.Millisecond
+		return nil
+	})
+	if err != nil || n != 10 {
+		t.Errorf("unpaced pace over 10ms at 1ms a send = %d sends, %v; want 10, nil", n, err)
+	}
+}
+
+func TestPaceRealClock(t *testing.T) {
+	clk := monoClock{epoch: time.Now()}
+	s := NewSchedule(0, 2000, 2, 1)
+	var got []sendRecord
+	err := s.pace(context.Background(), clk, 20*time.Millisecond, 0, func(k uint64, intended time.Duration) error {
+		got = append(got, sendRecord{k, intended, clk.Now()})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 20 {
+		t.Errorf("1000 msg/s for 20ms made %d sends, want 20", len(got))
+	}
+	for _, r := range got {
+		if r.actual < r.intended {
+			t.Errorf("send %d at %v, before its intended time %v", r.k, r.actual, r.intended)
+		}
+	}
+}
+
+func TestPaceCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	clk := monoClock{epoch: time.Now()}
+	s := NewSchedule(0, 10, 1, 0) // 100ms apart
+	n := 0
+	err := s.pace(ctx, clk, 0, 0, func(uint64, time.Duration) error {
+		n++
+		cancel()
+		return nil
+	})
+	if err != context.Canceled || n != 1 {
+		t.Errorf("pace after cancel = %d sends, %v; want 1, context.Canceled", n, err)
+	}
+}
