@@ -18,11 +18,22 @@ import (
 // partly decoded *Connect together with UnsupportedProtocolVersion, so the
 // caller can answer at the right level.
 func Read(r io.Reader, v Version, maxSize int) (Packet, error) {
-	var hdr [1]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
+	var first byte
+	var remaining, n int
+	var err error
+	if br, ok := r.(io.ByteReader); ok {
+		if first, err = br.ReadByte(); err != nil {
+			return nil, err
+		}
+		remaining, n, err = readVarintBytes(br)
+	} else {
+		var hdr [1]byte
+		if _, err = io.ReadFull(r, hdr[:]); err != nil {
+			return nil, err
+		}
+		first = hdr[0]
+		remaining, n, err = readVarint(r)
 	}
-	remaining, n, err := readVarint(r)
 	if err != nil {
 		return nil, err
 	}
@@ -31,29 +42,26 @@ func Read(r io.Reader, v Version, maxSize int) (Packet, error) {
 	}
 	if 1+n+remaining > maxSize {
 		return nil, fmt.Errorf("packet: %s of %d bytes exceeds maximum packet size %d: %w",
-			Type(hdr[0]>>4), 1+n+remaining, maxSize, PacketTooLarge)
+			Type(first>>4), 1+n+remaining, maxSize, PacketTooLarge)
 	}
 	body := make([]byte, remaining)
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("packet: read %s body: %w", Type(hdr[0]>>4), err)
+		return nil, fmt.Errorf("packet: read %s body: %w", Type(first>>4), err)
 	}
-	return Decode(hdr[0], body, v)
+	return Decode(first, body, v)
 }
 
-// readVarint reads the remaining length; ReadFull one byte at a time is
-// cheap on the buffered readers callers pass.
+// readVarint reads the remaining length from a reader that cannot read
+// single bytes cheaply.
 func readVarint(r io.Reader) (v, n int, err error) {
 	var b [1]byte
 	mul := 1
 	for n = 0; n < 4; n++ {
 		if _, err := io.ReadFull(r, b[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, 0, fmt.Errorf("packet: read remaining length: %w", err)
+			return 0, 0, varintReadError(err)
 		}
 		v += int(b[0]&0x7F) * mul
 		if b[0]&0x80 == 0 {
@@ -61,18 +69,62 @@ func readVarint(r io.Reader) (v, n int, err error) {
 		}
 		mul <<= 7
 	}
-	return 0, 0, fmt.Errorf("packet: remaining length longer than 4 bytes: %w", MalformedPacket)
+	return 0, 0, fmt.Errorf("packet: remaining length longer than 4 bytes: %w", MalformedPacket) // [MQTT-1.5.5-1]
+}
+
+// readVarintBytes reads the remaining length from an io.ByteReader such as
+// a bufio.Reader, without a call through io.ReadFull per byte.
+func readVarintBytes(r io.ByteReader) (v, n int, err error) {
+	mul := 1
+	for n = 0; n < 4; n++ {
+		c, err := r.ReadByte()
+		if err != nil {
+			return 0, 0, varintReadError(err)
+		}
+		v += int(c&0x7F) * mul
+		if c&0x80 == 0 {
+			return v, n + 1, nil
+		}
+		mul <<= 7
+	}
+	return 0, 0, fmt.Errorf("packet: remaining length longer than 4 bytes: %w", MalformedPacket) // [MQTT-1.5.5-1]
+}
+
+func varintReadError(err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("packet: read remaining length: %w", err)
 }
 
 // Decode decodes a packet from its first byte and its body (the bytes after
 // the remaining length). Byte slices in the result alias body.
+//
+// On error the packet is nil, except for the *Connect that comes with
+// UnsupportedProtocolVersion (see Read).
 func Decode(first byte, body []byte, v Version) (Packet, error) {
+	p, err := decode(first, body, v)
+	if err != nil {
+		if c, ok := p.(*Connect); ok && c != nil && errors.Is(err, UnsupportedProtocolVersion) {
+			return c, err
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+func decode(first byte, body []byte, v Version) (Packet, error) {
 	t := Type(first >> 4)
 	flags := first & 0x0F
 	if t != PUBLISH {
 		want := byte(0)
 		if t == PUBREL || t == SUBSCRIBE || t == UNSUBSCRIBE {
 			want = 2
+			if v == V31 {
+				// MQTT 3.1 sets DUP when it resends these; 3.1.1 made the
+				// bits reserved [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1].
+				flags &^= 0x08
+			}
 		}
 		if flags != want {
 			return nil, fmt.Errorf("packet: %s fixed header flags %04b, want %04b: %w", t, flags, want, MalformedPacket)
@@ -219,7 +271,8 @@ func decodeConnack(d *decoder, v Version) (*Connack, error) {
 	if v != V31 && flags&0xFE != 0 {
 		return nil, fmt.Errorf("packet: CONNACK reserved flags %08b: %w", flags, MalformedPacket) // [MQTT-3.2.2-1]
 	}
-	p.SessionPresent = flags&0x01 != 0
+	// MQTT 3.1 has no session present flag; its first byte is unused.
+	p.SessionPresent = v != V31 && flags&0x01 != 0
 	rc, err := d.byte1("CONNACK reason code")
 	if err != nil {
 		return nil, err
@@ -296,7 +349,8 @@ func decodeReasonProps(d *decoder, t Type, v Version, rc *ReasonCode, props *Pro
 	if v != V5 || len(d.b) == 0 {
 		return d.end(t)
 	}
-	b, _ := d.byte1(t.String() + " reason code")
+	b := d.b[0]
+	d.b = d.b[1:]
 	*rc = ReasonCode(b)
 	if !validReason(t, *rc) {
 		return fmt.Errorf("packet: %s reason code 0x%02X: %w", t, b, ProtocolError)
@@ -371,7 +425,7 @@ func decodeSubscribe(d *decoder, v Version) (*Subscribe, error) {
 		}
 		s.QoS = QoS(opts & 0x03)
 		if s.QoS > ExactlyOnce {
-			return nil, fmt.Errorf("packet: SUBSCRIBE QoS 3 for %q: %w", s.Filter, MalformedPacket) // [MQTT-3-8.3-4]
+			return nil, fmt.Errorf("packet: SUBSCRIBE QoS 3 for %q: %w", s.Filter, MalformedPacket) // [MQTT-3.8.3-4] 3.1.1
 		}
 		s.NoLocal = opts&0x04 != 0
 		s.RetainAsPublished = opts&0x08 != 0
@@ -507,6 +561,7 @@ func appendHeader(dst []byte, p Packet, v Version) ([]byte, []byte, error) {
 	case *Connack:
 		first = byte(CONNACK) << 4
 		dst = appendConnack(dst, p, v)
+		err = propsErr(v, &p.Props)
 	case *Publish:
 		if !p.QoS.Valid() {
 			return dst[:start], nil, fmt.Errorf("packet: PUBLISH QoS %d: %w", p.QoS, MalformedPacket)
@@ -518,6 +573,7 @@ func appendHeader(dst []byte, p Packet, v Version) ([]byte, []byte, error) {
 		if p.Retain {
 			first |= 0x01
 		}
+		err = firstErr(lenErr("PUBLISH topic name", len(p.Topic)), propsErr(v, &p.Props))
 		dst = appendString(dst, p.Topic)
 		if p.QoS > AtMostOnce {
 			dst = appendUint16(dst, p.PacketID)
@@ -529,22 +585,28 @@ func appendHeader(dst []byte, p Packet, v Version) ([]byte, []byte, error) {
 	case *Puback:
 		first = byte(PUBACK) << 4
 		dst = appendAck(dst, v, p.PacketID, p.ReasonCode, &p.Props)
+		err = propsErr(v, &p.Props)
 	case *Pubrec:
 		first = byte(PUBREC) << 4
 		dst = appendAck(dst, v, p.PacketID, p.ReasonCode, &p.Props)
+		err = propsErr(v, &p.Props)
 	case *Pubrel:
 		first = byte(PUBREL)<<4 | 0x02
 		dst = appendAck(dst, v, p.PacketID, p.ReasonCode, &p.Props)
+		err = propsErr(v, &p.Props)
 	case *Pubcomp:
 		first = byte(PUBCOMP) << 4
 		dst = appendAck(dst, v, p.PacketID, p.ReasonCode, &p.Props)
+		err = propsErr(v, &p.Props)
 	case *Subscribe:
 		first = byte(SUBSCRIBE)<<4 | 0x02
+		err = propsErr(v, &p.Props)
 		dst = appendUint16(dst, p.PacketID)
 		if v == V5 {
 			dst = appendProps(dst, &p.Props)
 		}
 		for _, s := range p.Subscriptions {
+			err = firstErr(err, lenErr("SUBSCRIBE topic filter", len(s.Filter)))
 			dst = appendString(dst, s.Filter)
 			opts := byte(s.QoS & 0x03)
 			if v == V5 {
@@ -560,6 +622,7 @@ func appendHeader(dst []byte, p Packet, v Version) ([]byte, []byte, error) {
 		}
 	case *Suback:
 		first = byte(SUBACK) << 4
+		err = propsErr(v, &p.Props)
 		dst = appendUint16(dst, p.PacketID)
 		if v == V5 {
 			dst = appendProps(dst, &p.Props)
@@ -573,15 +636,18 @@ func appendHeader(dst []byte, p Packet, v Version) ([]byte, []byte, error) {
 		}
 	case *Unsubscribe:
 		first = byte(UNSUBSCRIBE)<<4 | 0x02
+		err = propsErr(v, &p.Props)
 		dst = appendUint16(dst, p.PacketID)
 		if v == V5 {
 			dst = appendProps(dst, &p.Props)
 		}
 		for _, f := range p.Filters {
+			err = firstErr(err, lenErr("UNSUBSCRIBE topic filter", len(f)))
 			dst = appendString(dst, f)
 		}
 	case *Unsuback:
 		first = byte(UNSUBACK) << 4
+		err = propsErr(v, &p.Props)
 		dst = appendUint16(dst, p.PacketID)
 		if v == V5 {
 			dst = appendProps(dst, &p.Props)
@@ -595,6 +661,7 @@ func appendHeader(dst []byte, p Packet, v Version) ([]byte, []byte, error) {
 		first = byte(PINGRESP) << 4
 	case *Disconnect:
 		first = byte(DISCONNECT) << 4
+		err = propsErr(v, &p.Props)
 		if v == V5 {
 			dst = appendReasonProps(dst, p.ReasonCode, &p.Props)
 		}
@@ -603,6 +670,7 @@ func appendHeader(dst []byte, p Packet, v Version) ([]byte, []byte, error) {
 			return dst[:start], nil, fmt.Errorf("packet: AUTH at protocol level %d: %w", v, ProtocolError)
 		}
 		first = byte(AUTH) << 4
+		err = propsErr(v, &p.Props)
 		dst = appendReasonProps(dst, p.ReasonCode, &p.Props)
 	default:
 		return dst[:start], nil, fmt.Errorf("packet: cannot encode %T", p)
@@ -654,6 +722,15 @@ func appendConnect(dst []byte, p *Connect) ([]byte, error) {
 	}
 	if p.UsernameFlag || p.Username != "" {
 		flags |= 0x80
+	}
+	err := firstErr(lenErr("CONNECT protocol name", len(name)), lenErr("CONNECT client identifier", len(p.ClientID)),
+		lenErr("CONNECT user name", len(p.Username)), lenErr("CONNECT password", len(p.Password)), propsErr(v, &p.Props))
+	if w := p.Will; w != nil {
+		err = firstErr(err, lenErr("CONNECT will topic", len(w.Topic)), lenErr("CONNECT will payload", len(w.Payload)),
+			propsErr(v, &w.Props))
+	}
+	if err != nil {
+		return dst, err
 	}
 	dst = append(dst, flags)
 	dst = appendUint16(dst, p.KeepAlive)
@@ -709,4 +786,30 @@ func appendReasonProps(dst []byte, rc ReasonCode, props *Properties) []byte {
 	}
 	dst = append(dst, byte(rc))
 	return appendProps(dst, props)
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lenErr reports a string or binary field too long for its two-byte length
+// prefix [MQTT-1.5.4], which would otherwise be written truncated.
+func lenErr(field string, n int) error {
+	if n > 0xFFFF {
+		return fmt.Errorf("packet: %s of %d bytes is longer than 65535: %w", field, n, MalformedPacket)
+	}
+	return nil
+}
+
+// propsErr reports properties that cannot be encoded at level v.
+func propsErr(v Version, p *Properties) error {
+	if v != V5 || p.Empty() {
+		return nil
+	}
+	return p.encodable()
 }

@@ -418,6 +418,40 @@ func (p *Properties) size() int {
 	return n
 }
 
+// encodable reports a property value that cannot be written: a string or
+// binary value over 65,535 bytes, or a subscription identifier outside
+// 1 to 268,435,455 (section 3.3.2.3.8).
+func (p *Properties) encodable() error {
+	for _, id := range propOrder {
+		if p.present&(1<<id) == 0 {
+			continue
+		}
+		var n int
+		switch propTable[id].kind {
+		case kindString:
+			n = len(p.stringValue(id))
+		case kindBinary:
+			n = len(p.bytesValue(id))
+		default:
+			continue
+		}
+		if err := lenErr("property "+id.String(), n); err != nil {
+			return err
+		}
+	}
+	for _, u := range p.User {
+		if err := firstErr(lenErr("user-property name", len(u.Key)), lenErr("user-property value", len(u.Value))); err != nil {
+			return err
+		}
+	}
+	for _, v := range p.SubscriptionIDs {
+		if v == 0 || v > MaxRemainingLength {
+			return fmt.Errorf("packet: subscription-identifier %d out of range 1-%d: %w", v, MaxRemainingLength, MalformedPacket)
+		}
+	}
+	return nil
+}
+
 // appendProps appends the property length and the properties.
 func appendProps(dst []byte, p *Properties) []byte {
 	dst = appendVarint(dst, p.size())
@@ -488,11 +522,11 @@ func decodeProps(d *decoder, p *Properties, t Type) error {
 		field := id.String()
 		switch id {
 		case PropUser:
-			k, err := pd.str(field + " name")
+			k, err := pd.str("user-property name")
 			if err != nil {
 				return err
 			}
-			v, err := pd.str(field + " value")
+			v, err := pd.str("user-property value")
 			if err != nil {
 				return err
 			}

@@ -55,10 +55,11 @@ func (d *decoder) varint(field string) (int, error) {
 
 // binary reads two-byte-length-prefixed bytes. The result aliases the packet buffer.
 func (d *decoder) binary(field string) ([]byte, error) {
-	n, err := d.uint16(field + " length")
-	if err != nil {
-		return nil, err
+	if len(d.b) < 2 {
+		return nil, short(field+" length", 2, len(d.b))
 	}
+	n := binary.BigEndian.Uint16(d.b)
+	d.b = d.b[2:]
 	if int(n) > len(d.b) {
 		return nil, short(field, int(n), len(d.b))
 	}
@@ -81,10 +82,11 @@ func (d *decoder) str(field string) (string, error) {
 
 // packetID reads a packet identifier, which must not be 0 [MQTT-2.2.1-3].
 func (d *decoder) packetID(t Type) (uint16, error) {
-	id, err := d.uint16(t.String() + " packet identifier")
-	if err != nil {
-		return 0, err
+	if len(d.b) < 2 {
+		return 0, short(t.String()+" packet identifier", 2, len(d.b))
 	}
+	id := binary.BigEndian.Uint16(d.b)
+	d.b = d.b[2:]
 	if id == 0 {
 		return 0, fmt.Errorf("packet: %s packet identifier is 0: %w", t, ProtocolError)
 	}
