@@ -1,0 +1,821 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqtool/mqtool/packet"
+)
+
+// readBufferSize is small so that idle connections stay cheap; packet.Read
+// reads larger bodies straight into their own buffer.
+const readBufferSize = 512
+
+// closeGrace bounds how long a final packet (DISCONNECT, refused CONNACK)
+// may take to reach a client before the socket is closed anyway.
+const closeGrace = time.Second
+
+// maxControlBacklog bounds the acknowledgements queued for a client that
+// sends but does not read; past it the client is disconnected.
+const maxControlBacklog = 1 << 16
+
+var errClientDisconnect = errors.New("broker: client sent DISCONNECT")
+
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+
+// conn is one network connection. Its read goroutine (serve) owns the
+// fields above wmu; the write goroutine runs only while wq is not empty.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	br     *bufio.Reader
+	remote string
+
+	version   packet.Version
+	clientID  string
+	username  string
+	sess      *session
+	keepAlive time.Duration // read deadline: 1.5 times the keep alive
+	aliasIn   map[uint16]string
+	will      *packet.Will
+	willDelay uint32
+	recvMax   int // inbound QoS 2 window announced in CONNACK
+
+	// Set during CONNECT, before the connection is attached to its
+	// session; read-only afterwards.
+	recvMaxOut   int    // client's Receive Maximum
+	maxPacketOut int    // client's Maximum Packet Size, 0 none
+	aliasMaxOut  uint16 // client's Topic Alias Maximum
+
+	// Set under the old session's mu when a new connection takes over.
+	takenOver bool
+	resumed   bool // the new connection resumed the session
+	keepWill  bool // DISCONNECT with reason 0x04 or no DISCONNECT at all
+
+	wmu      sync.Mutex
+	wq       []packet.Packet
+	wq0      int // QoS 0 PUBLISH packets in wq
+	writing  bool
+	closing  bool // close the socket once wq is written
+	dead     bool // socket closed or failed: discard writes
+	aliasOut map[string]uint16
+	stopping atomic.Bool
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	cc := &countingConn{Conn: nc, st: &s.stats}
+	return &conn{
+		s:          s,
+		nc:         cc,
+		br:         bufio.NewReaderSize(cc, readBufferSize),
+		remote:     nc.RemoteAddr().String(),
+		recvMaxOut: 65535,
+		keepWill:   true,
+	}
+}
+
+// countingConn counts bytes for $SYS/broker/bytes/{received,sent}.
+type countingConn struct {
+	net.Conn
+	st *stats
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.st.bytesReceived.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.st.bytesSent.Add(int64(n))
+	return n, err
+}
+
+// serve runs the read loop until the connection ends.
+func (c *conn) serve(ctx context.Context) {
+	connected := false
+	defer func() {
+		if connected {
+			c.cleanup()
+		}
+		c.close()
+	}()
+	// [MQTT-3.1.4-1]: a complete CONNECT within the connect timeout.
+	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ConnectTimeout))
+	maxConnect := preConnectMax
+	if m := c.s.opts.MaxPacketSize; m > 0 && m < maxConnect {
+		maxConnect = m
+	}
+	p, err := packet.Read(c.br, packet.V5, maxConnect)
+	if err != nil {
+		if cp, ok := p.(*packet.Connect); ok && errors.Is(err, packet.UnsupportedProtocolVersion) {
+			// [MQTT-3.1.2-2]: CONNACK 0x01 (0x84 at level 5), then close.
+			v := packet.V311
+			if cp.Version == packet.V5 {
+				v = packet.V5
+			}
+			c.version = v
+			c.closeWith(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion})
+		}
+		c.logDebug("connect from %s failed: %v", c.remote, err)
+		return
+	}
+	cp, ok := p.(*packet.Connect)
+	if !ok {
+		c.logDebug("first packet from %s is %s, not CONNECT", c.remote, p.Type()) // [MQTT-3.1.0-1]
+		return
+	}
+	c.s.stats.msgsReceived.Add(1)
+	if !c.connect(ctx, cp) {
+		return
+	}
+	connected = true
+	for {
+		if c.keepAlive > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive))
+		} else {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		p, err := packet.Read(c.br, c.version, c.s.opts.MaxPacketSize)
+		if err == nil {
+			c.s.stats.msgsReceived.Add(1)
+			err = c.handle(ctx, p)
+		}
+		if err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// fail ends the connection after err: v5 clients get DISCONNECT with the
+// reason code err carries [MQTT-4.13.1-1]; 3.1.x clients are closed.
+func (c *conn) fail(err error) {
+	if errors.Is(err, errClientDisconnect) {
+		c.s.logf(LogInfo, "Client %s disconnected.", c.clientID)
+		c.close()
+		return
+	}
+	if c.stopping.Load() {
+		return
+	}
+	var rc packet.ReasonCode
+	switch {
+	case errors.As(err, &rc):
+		c.s.logf(LogInfo, "Client %s disconnected: %v.", c.clientID, err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		rc = packet.KeepAliveTimeout
+		c.s.logf(LogInfo, "Client %s has exceeded timeout, disconnecting.", c.clientID)
+	default:
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+			c.s.logf(LogInfo, "Client %s closed its connection.", c.clientID)
+		} else {
+			c.s.logf(LogInfo, "Client %s disconnected: %v.", c.clientID, err)
+		}
+		c.close()
+		return
+	}
+	if c.version == packet.V5 && packet.ValidReason(packet.DISCONNECT, rc) && rc.IsError() {
+		c.closeWith(&packet.Disconnect{ReasonCode: rc})
+		return
+	}
+	c.close()
+}
+
+func (c *conn) logDebug(format string, args ...any) { c.s.logf(LogDebug, format, args...) }
+
+// connect handles CONNECT; it reports whether the client was accepted.
+func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
+	s := c.s
+	c.version = cp.Version
+	v5 := c.version == packet.V5
+	refuse := func(rc packet.ReasonCode) bool {
+		c.closeWith(&packet.Connack{ReasonCode: rc})
+		s.logf(LogNotice, "Client %s from %s refused: %v.", cp.ClientID, c.remote, rc)
+		return false
+	}
+	id := cp.ClientID
+	assigned := false
+	if id == "" {
+		if !v5 && (!cp.CleanStart || c.version == packet.V31) {
+			return refuse(packet.ClientIdentifierNotValid) // [MQTT-3.1.3-8]
+		}
+		id = s.assignID()
+		assigned = true
+	}
+	ka := int(cp.KeepAlive)
+	serverKA := false
+	if maxKA := s.opts.MaxKeepalive; ka > maxKA || (ka == 0 && maxKA < 65535) {
+		if !v5 {
+			if ka > maxKA {
+				return refuse(packet.ClientIdentifierNotValid) // like mosquitto
+			}
+		} else {
+			ka, serverKA = maxKA, true
+		}
+	}
+	if rc := s.auth.Authenticate(ctx, cp); rc != packet.Success {
+		return refuse(rc)
+	}
+	c.clientID, c.username = id, cp.Username
+	if ka > 0 {
+		c.keepAlive = time.Duration(ka) * 1500 * time.Millisecond
+	}
+	expiry := uint32(0)
+	if v5 {
+		if cp.Props.Has(packet.PropReceiveMaximum) {
+			c.recvMaxOut = int(cp.Props.ReceiveMaximum)
+		}
+		if cp.Props.Has(packet.PropMaximumPacketSize) {
+			c.maxPacketOut = int(cp.Props.MaximumPacketSize)
+		}
+		c.aliasMaxOut = cp.Props.TopicAliasMaximum
+		expiry = cp.Props.SessionExpiry
+	} else if !cp.CleanStart {
+		expiry = math.MaxUint32
+	}
+	c.recvMax = s.opts.receiveMaximum()
+	if cp.Will != nil {
+		c.will = cp.Will
+		c.willDelay = cp.Will.Props.WillDelay
+	}
+
+	ss, present := s.takeSession(c, id, cp.CleanStart, expiry)
+	c.sess = ss
+
+	ack := &packet.Connack{SessionPresent: present}
+	if v5 {
+		pr := &ack.Props
+		if assigned {
+			pr.SetString(packet.PropAssignedClientID, id)
+		}
+		if serverKA {
+			pr.SetUint(packet.PropServerKeepAlive, uint64(ka))
+		}
+		pr.SetUint(packet.PropReceiveMaximum, uint64(c.recvMax))
+		if s.opts.MaxPacketSize > 0 {
+			pr.SetUint(packet.PropMaximumPacketSize, uint64(s.opts.MaxPacketSize))
+		}
+		if s.opts.MaxTopicAlias > 0 {
+			pr.SetUint(packet.PropTopicAliasMaximum, uint64(s.opts.MaxTopicAlias))
+		}
+		// Maximum QoS is 2, announced by leaving the property out.
+		pr.SetUint(packet.PropRetainAvailable, 1)
+		pr.SetUint(packet.PropWildcardSubAvailable, 1)
+		pr.SetUint(packet.PropSubscriptionIDAvailable, 1)
+		pr.SetUint(packet.PropSharedSubAvailable, 1)
+		if cp.Props.RequestResponseInfo == 1 {
+			pr.SetString(packet.PropResponseInfo, "mqtool/response/"+id)
+		}
+	}
+	c.enqueue(ack)
+	n := s.stats.connected.Add(1)
+	for {
+		m := s.stats.maximum.Load()
+		if n <= m || s.stats.maximum.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	s.logf(LogInfo, "New client connected from %s as %s (p%d, c%d, k%d%s).",
+		c.remote, id, c.version, b2i(cp.CleanStart), ka, userText(cp.Username))
+	ss.online(c, time.Now())
+	return true
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func userText(u string) string {
+	if u == "" {
+		return ""
+	}
+	return ", u'" + u + "'"
+}
+
+// takeSession finds or creates the session for id and makes c its owner;
+// an existing connection is taken over: v5 clients get DISCONNECT 0x8E
+// [MQTT-3.1.4-3]. It reports whether an existing session was resumed.
+func (s *Server) takeSession(c *conn, id string, clean bool, expiry uint32) (*session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ss *session
+	present := false
+	var will *Message
+	if old := s.sessions[id]; old != nil {
+		old.mu.Lock()
+		oc := old.conn
+		old.conn = nil
+		if oc != nil {
+			oc.takenOver, oc.resumed = true, !clean
+		}
+		if clean {
+			will = old.pendingWill // the session ends [MQTT-3.1.3-9]
+		}
+		old.stopTimers() // a reconnect cancels a delayed will
+		old.mu.Unlock()
+		if oc != nil {
+			oc.takeover()
+		}
+		if clean {
+			delete(s.sessions, id)
+			old.end()
+		} else {
+			ss, present = old, true
+		}
+	}
+	if ss == nil {
+		ss = newSession(s, id)
+		s.sessions[id] = ss
+	}
+	ss.mu.Lock()
+	ss.version = c.version
+	ss.expiry = expiry
+	ss.persistent = expiry != 0
+	info := ss.info(time.Time{})
+	ss.mu.Unlock()
+	if err := s.store.PutSession(info); err != nil {
+		s.logf(LogError, "Error: storing session %s: %v", id, err)
+	}
+	if will != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.publish(will, nil)
+		}()
+	}
+	return ss, present
+}
+
+// takeover closes c because another connection took its client id.
+func (c *conn) takeover() {
+	c.s.logf(LogNotice, "Client %s already connected, closing old connection.", c.clientID)
+	if c.version == packet.V5 {
+		c.closeWith(&packet.Disconnect{ReasonCode: packet.SessionTakenOver})
+	} else {
+		c.close()
+	}
+}
+
+// cleanup runs when an accepted connection ends: it detaches from the
+// session, publishes or schedules the will, and ends or schedules the end
+// of a non-persistent session.
+func (c *conn) cleanup() {
+	s, ss := c.s, c.sess
+	s.stats.connected.Add(-1)
+	if c.stopping.Load() {
+		ss.mu.Lock()
+		if ss.conn == c {
+			ss.conn = nil
+		}
+		ss.mu.Unlock()
+		return
+	}
+	will := c.willMessage()
+	s.mu.Lock()
+	ss.mu.Lock()
+	if ss.conn != c {
+		// Taken over: the will goes out unless the new connection resumed
+		// the session within the Will Delay Interval [MQTT-3.1.3-9].
+		resumed := c.resumed
+		ss.mu.Unlock()
+		s.mu.Unlock()
+		if will != nil && (c.willDelay == 0 || !resumed) {
+			s.publish(will, nil)
+		}
+		return
+	}
+	ss.conn = nil
+	ended := false
+	if ss.expiry == 0 {
+		ss.mu.Unlock()
+		if s.sessions[ss.id] == ss {
+			delete(s.sessions, ss.id)
+		}
+		ss.end()
+		ended = true
+	} else {
+		if ss.expiry != math.MaxUint32 && s.serving > 0 {
+			ss.expireTimer = time.AfterFunc(time.Duration(ss.expiry)*time.Second, func() { s.expireSession(ss) })
+		}
+		if will != nil && c.willDelay > 0 && s.serving > 0 {
+			delay := min(c.willDelay, ss.expiry)
+			ss.pendingWill = will
+			ss.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() { s.delayedWill(ss, will) })
+			will = nil
+		}
+		info := ss.info(time.Now())
+		ss.mu.Unlock()
+		if err := s.store.PutSession(info); err != nil {
+			s.logf(LogError, "Error: storing session %s: %v", ss.id, err)
+		}
+	}
+	s.mu.Unlock()
+	_ = ended
+	if will != nil {
+		s.publish(will, nil)
+	}
+}
+
+// delayedWill publishes a will whose delay passed without a reconnect.
+func (s *Server) delayedWill(ss *session, will *Message) {
+	ss.mu.Lock()
+	ok := ss.pendingWill == will && ss.conn == nil
+	if ok {
+		ss.pendingWill = nil
+		ss.willTimer = nil
+	}
+	ss.mu.Unlock()
+	if ok && s.running() {
+		s.publish(will, nil)
+	}
+}
+
+// willMessage returns the message to publish as c's will, or nil.
+func (c *conn) willMessage() *Message {
+	if c.will == nil || !c.keepWill {
+		return nil
+	}
+	w := c.will
+	m := &Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, From: c.clientID}
+	if c.version == packet.V5 {
+		m.Props = forwardProps(&w.Props, time.Now(), &m.Expires)
+	}
+	return m
+}
+
+// forwardProps returns the properties of an incoming PUBLISH or will that
+// are forwarded to subscribers unchanged; Message Expiry becomes *expires.
+func forwardProps(in *packet.Properties, now time.Time, expires *time.Time) packet.Properties {
+	out := packet.Properties{User: in.User, CorrelationData: in.CorrelationData}
+	if in.Has(packet.PropPayloadFormat) {
+		out.SetUint(packet.PropPayloadFormat, uint64(in.PayloadFormat))
+	}
+	if in.Has(packet.PropContentType) {
+		out.SetString(packet.PropContentType, in.ContentType)
+	}
+	if in.Has(packet.PropResponseTopic) {
+		out.SetString(packet.PropResponseTopic, in.ResponseTopic)
+	}
+	if in.Has(packet.PropCorrelationData) {
+		out.Set(packet.PropCorrelationData)
+	}
+	if in.Has(packet.PropMessageExpiry) {
+		*expires = now.Add(time.Duration(in.MessageExpiry) * time.Second)
+	}
+	return out
+}
+
+// handle dispatches one packet after CONNECT.
+func (c *conn) handle(ctx context.Context, p packet.Packet) error {
+	ss := c.sess
+	switch p := p.(type) {
+	case *packet.Publish:
+		return c.onPublish(ctx, p)
+	case *packet.Puback:
+		ss.acked(p.PacketID, packet.AtLeastOnce, StateSent)
+	case *packet.Pubrec:
+		ss.received(p.PacketID, p.ReasonCode)
+	case *packet.Pubrel:
+		ss.mu.Lock()
+		_, ok := ss.inQoS2[p.PacketID]
+		delete(ss.inQoS2, p.PacketID)
+		ss.mu.Unlock()
+		rc := packet.Success
+		if ok {
+			c.s.store.DeleteInbound(ss.id, p.PacketID)
+		} else {
+			rc = packet.PacketIdentifierNotFound
+		}
+		c.enqueue(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: rc})
+	case *packet.Pubcomp:
+		ss.acked(p.PacketID, packet.ExactlyOnce, StateReleased)
+	case *packet.Subscribe:
+		c.onSubscribe(ctx, p)
+	case *packet.Unsubscribe:
+		codes := make([]packet.ReasonCode, len(p.Filters))
+		for i, f := range p.Filters {
+			if !ss.unsubscribe(f) {
+				codes[i] = packet.NoSubscriptionExisted
+			}
+		}
+		c.enqueue(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
+	case *packet.Pingreq:
+		c.enqueue(&packet.Pingresp{})
+	case *packet.Disconnect:
+		return c.onDisconnect(p)
+	case *packet.Connect:
+		return fmt.Errorf("broker: second CONNECT: %w", packet.ProtocolError) // [MQTT-3.1.0-2]
+	default:
+		return fmt.Errorf("broker: unexpected %s from client: %w", p.Type(), packet.ProtocolError)
+	}
+	return nil
+}
+
+func (c *conn) onDisconnect(p *packet.Disconnect) error {
+	ss := c.sess
+	if c.version == packet.V5 && p.Props.Has(packet.PropSessionExpiry) {
+		ss.mu.Lock()
+		if ss.expiry == 0 && p.Props.SessionExpiry != 0 {
+			ss.mu.Unlock()
+			return fmt.Errorf("broker: DISCONNECT sets session expiry after 0: %w", packet.ProtocolError) // [MQTT-3.14.2-2]
+		}
+		ss.expiry = p.Props.SessionExpiry
+		ss.persistent = ss.expiry != 0
+		ss.mu.Unlock()
+	}
+	// [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; v5 reason
+	// 0x04 asks for it to be sent.
+	c.keepWill = c.version == packet.V5 && p.ReasonCode == packet.DisconnectWithWillMessage
+	return errClientDisconnect
+}
+
+func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
+	s, ss := c.s, c.sess
+	s.stats.pubReceived.Add(1)
+	topic := p.Topic
+	if c.version == packet.V5 && p.Props.Has(packet.PropTopicAlias) {
+		a := p.Props.TopicAlias
+		if a == 0 || int(a) > s.opts.MaxTopicAlias {
+			return fmt.Errorf("broker: topic alias %d: %w", a, packet.TopicAliasInvalid) // [MQTT-3.3.2-9]
+		}
+		if topic == "" {
+			t, ok := c.aliasIn[a]
+			if !ok {
+				return fmt.Errorf("broker: unknown topic alias %d: %w", a, packet.ProtocolError)
+			}
+			topic = t
+		} else {
+			if c.aliasIn == nil {
+				c.aliasIn = map[uint16]string{}
+			}
+			c.aliasIn[a] = topic
+		}
+	}
+	if p.QoS == packet.ExactlyOnce {
+		ss.mu.Lock()
+		_, dup := ss.inQoS2[p.PacketID]
+		n := len(ss.inQoS2)
+		ss.mu.Unlock()
+		if dup {
+			// Exactly once: a re-sent PUBLISH before PUBREL is not
+			// delivered again [MQTT-4.3.3-9].
+			c.enqueue(&packet.Pubrec{PacketID: p.PacketID})
+			return nil
+		}
+		if c.version == packet.V5 && n >= c.recvMax {
+			return fmt.Errorf("broker: more than %d QoS 2 messages unacknowledged: %w", c.recvMax, packet.ReceiveMaximumExceeded) // [MQTT-3.3.4-9]
+		}
+	}
+	rc := packet.Success
+	if !s.auth.Authorize(ctx, Client{ID: c.clientID, Username: c.username, Remote: c.remote}, AccessPublish, topic) {
+		rc = packet.NotAuthorized
+	} else {
+		now := time.Now()
+		m := &Message{Topic: topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, From: c.clientID}
+		if c.version == packet.V5 {
+			m.Props = forwardProps(&p.Props, now, &m.Expires)
+		}
+		if s.publish(m, ss) == 0 && c.version == packet.V5 {
+			rc = packet.NoMatchingSubscribers
+		}
+	}
+	switch p.QoS {
+	case packet.AtLeastOnce:
+		c.enqueue(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc})
+	case packet.ExactlyOnce:
+		if !rc.IsError() {
+			ss.mu.Lock()
+			ss.inQoS2[p.PacketID] = struct{}{}
+			ss.mu.Unlock()
+			s.store.PutInbound(ss.id, p.PacketID)
+		}
+		c.enqueue(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc})
+	}
+	return nil
+}
+
+func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
+	s, ss := c.s, c.sess
+	var subID uint32
+	if len(p.Props.SubscriptionIDs) > 0 {
+		subID = p.Props.SubscriptionIDs[0]
+	}
+	var jobs []Subscription
+	codes := make([]packet.ReasonCode, len(p.Subscriptions))
+	cl := Client{ID: c.clientID, Username: c.username, Remote: c.remote}
+	for i, r := range p.Subscriptions {
+		if !s.auth.Authorize(ctx, cl, AccessSubscribe, r.Filter) {
+			codes[i] = packet.NotAuthorized
+			continue
+		}
+		sub := Subscription{Filter: r.Filter, QoS: r.QoS, NoLocal: r.NoLocal,
+			RetainAsPublished: r.RetainAsPublished, RetainHandling: r.RetainHandling, ID: subID}
+		existed := ss.subscribe(sub)
+		codes[i] = packet.ReasonCode(sub.QoS)
+		s.logf(LogInfo, "Client %s subscribed to %s (QoS %d).", c.clientID, r.Filter, r.QoS)
+		// Retained messages on subscribe [MQTT-3.3.1-9], by Retain
+		// Handling [MQTT-3.3.1-10] [MQTT-3.3.1-11]; none for shared
+		// subscriptions [MQTT-4.8.2-?].
+		if packet.IsShared(r.Filter) || sub.RetainHandling == packet.DoNotSendRetained ||
+			(sub.RetainHandling == packet.SendRetainedIfNew && existed) {
+			continue
+		}
+		jobs = append(jobs, sub)
+	}
+	c.enqueue(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	now := time.Now()
+	for _, sub := range jobs {
+		var ids []uint32
+		if sub.ID != 0 {
+			ids = []uint32{sub.ID}
+		}
+		s.store.Retained(sub.Filter, func(m *Message) bool {
+			if m.expired(now) {
+				return true
+			}
+			if !s.auth.Authorize(ctx, cl, AccessReceive, m.Topic) {
+				return true
+			}
+			ss.deliver(m, min(m.QoS, sub.QoS), true, ids, now)
+			return true
+		})
+	}
+}
+
+// sendPublish queues sm for writing; dup marks a re-send. It returns false
+// when the message was not queued: too large for the client's Maximum
+// Packet Size, or a QoS 0 message over the queue limit.
+func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time) bool {
+	m := sm.Msg
+	p := &packet.Publish{Dup: dup, QoS: sm.QoS, Retain: sm.Retain, Topic: m.Topic, PacketID: sm.PacketID, Payload: m.Payload}
+	if c.version == packet.V5 {
+		p.Props = m.Props
+		p.Props.SubscriptionIDs = sm.SubIDs
+		if !m.Expires.IsZero() {
+			left := m.Expires.Sub(now)
+			secs := uint64((left + time.Second - 1) / time.Second) // [MQTT-3.3.2-6]
+			p.Props.SetUint(packet.PropMessageExpiry, max(secs, 1))
+		}
+	}
+	if c.maxPacketOut > 0 {
+		if n, err := packet.Size(p, c.version); err != nil || n > c.maxPacketOut {
+			return false
+		}
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.dead || c.closing {
+		return true // stays inflight for the next connection
+	}
+	if sm.QoS == packet.AtMostOnce {
+		o := &c.s.opts
+		if o.MaxQueuedMessages > 0 && c.wq0 >= o.MaxQueuedMessages {
+			return false
+		}
+		c.wq0++
+	}
+	if c.aliasMaxOut > 0 {
+		if a, ok := c.aliasOut[m.Topic]; ok {
+			p.Topic = ""
+			p.Props.SetUint(packet.PropTopicAlias, uint64(a))
+		} else if len(c.aliasOut) < int(c.aliasMaxOut) {
+			if c.aliasOut == nil {
+				c.aliasOut = map[string]uint16{}
+			}
+			a := uint16(len(c.aliasOut) + 1)
+			c.aliasOut[m.Topic] = a
+			p.Props.SetUint(packet.PropTopicAlias, uint64(a))
+		}
+	}
+	c.push(p)
+	return true
+}
+
+// enqueue queues p for writing.
+func (c *conn) enqueue(p packet.Packet) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.dead || c.closing {
+		return
+	}
+	if len(c.wq) >= maxControlBacklog {
+		c.dead = true
+		c.nc.Close() // a client that does not read its acknowledgements
+		return
+	}
+	c.push(p)
+}
+
+// push appends p to the queue and starts the writer. c.wmu is held.
+func (c *conn) push(p packet.Packet) {
+	c.wq = append(c.wq, p)
+	if !c.writing {
+		c.writing = true
+		c.s.wg.Add(1)
+		go c.writeLoop()
+	}
+}
+
+// closeWith writes p as the last packet and then closes the socket.
+func (c *conn) closeWith(p packet.Packet) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.dead || c.closing {
+		return
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+	c.push(p)
+	c.closing = true
+}
+
+// close closes the socket once what is queued has been written.
+func (c *conn) close() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.dead {
+		return
+	}
+	c.closing = true
+	if !c.writing {
+		c.dead = true
+		c.nc.Close()
+	} else {
+		c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+	}
+}
+
+// shutdown is called when the server stops: v5 clients get DISCONNECT
+// 0x8B (server shutting down); wills are not sent.
+func (c *conn) shutdown() {
+	c.stopping.Store(true)
+	if c.version == packet.V5 && c.sess != nil {
+		c.closeWith(&packet.Disconnect{ReasonCode: packet.ServerShuttingDown})
+	}
+	c.close()
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// writeLoop writes queued packets until the queue is empty, then exits.
+// It borrows a buffered writer only while it has something to write.
+func (c *conn) writeLoop() {
+	defer c.s.wg.Done()
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(c.nc)
+	defer func() {
+		bw.Reset(nil)
+		writerPool.Put(bw)
+	}()
+	var batch []packet.Packet
+	for {
+		c.wmu.Lock()
+		if len(c.wq) == 0 || c.dead {
+			c.writing = false
+			c.wq = nil
+			if c.closing && !c.dead {
+				c.dead = true
+				c.nc.Close()
+			}
+			c.wmu.Unlock()
+			return
+		}
+		batch, c.wq = c.wq, batch[:0]
+		c.wq0 = 0
+		c.wmu.Unlock()
+		var err error
+		pubs := 0
+		for i, p := range batch {
+			if err == nil {
+				err = packet.Write(bw, p, c.version)
+			}
+			if _, ok := p.(*packet.Publish); ok {
+				pubs++
+			}
+			batch[i] = nil
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		c.s.stats.msgsSent.Add(int64(len(batch)))
+		c.s.stats.pubSent.Add(int64(pubs))
+		if err != nil {
+			c.wmu.Lock()
+			c.dead = true
+			c.nc.Close()
+			c.wmu.Unlock()
+		}
+	}
+}

@@ -1,0 +1,23 @@
+// Package broker is an MQTT 3.1, 3.1.1 and 5.0 broker. A Server accepts
+// connections on any net.Listener with Serve; several listeners may share one
+// Server. Sessions, subscriptions, queued and inflight messages and retained
+// messages live behind the Store interface; authentication and access
+// control behind Authenticator.
+//
+// Each connection has a read goroutine that decodes packets with package
+// packet and handles them, and a write goroutine that exists only while the
+// connection's bounded outbound queue is not empty, so an idle connection
+// costs one goroutine and a small read buffer. Publishers never wait for
+// subscribers: a delivery appends to the subscriber's queue or is dropped and
+// counted when the limits in Options are reached.
+//
+// Lock order (a lock may be taken while holding the ones before it, never
+// the other way round):
+//
+//	Server.mu       the session table and lifecycle flags
+//	session.mu      one session's subscriptions, inflight and queued messages
+//	conn.wmu        one connection's outbound packet queue
+//
+// topicTree.mu, the Store's own locks and the stats atomics are leaves: code
+// holding them calls nothing that takes another lock.
+package broker

@@ -1,0 +1,307 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqtool/mqtool/packet"
+)
+
+// Server is an MQTT broker. Create it with New and run it with Serve.
+type Server struct {
+	opts  Options
+	store Store
+	auth  Authenticator
+	tree  topicTree
+	stats stats
+	start time.Time
+
+	wg sync.WaitGroup // connection, write and housekeeping goroutines
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	serving  int                // Serve calls running
+	stopHK   context.CancelFunc // stops the housekeeping goroutine
+	nextID   uint64             // for assigned client identifiers
+}
+
+// stats are the counters behind $SYS.
+type stats struct {
+	bytesReceived, bytesSent       atomic.Int64
+	msgsReceived, msgsSent         atomic.Int64 // packets of any type
+	pubReceived, pubSent, pubDrops atomic.Int64
+	connected, maximum             atomic.Int64
+}
+
+// New returns a Server with opts; zero fields take their defaults.
+func New(opts Options) *Server {
+	opts = opts.withDefaults()
+	s := &Server{
+		opts:     opts,
+		store:    opts.Store,
+		auth:     opts.Auth,
+		start:    time.Now(),
+		sessions: map[string]*session{},
+	}
+	s.restore()
+	return s
+}
+
+// restore rebuilds persistent sessions from the store: subscriptions go
+// back into the topic tree and messages into each session's queues.
+func (s *Server) restore() {
+	var infos []SessionInfo
+	if err := s.store.Sessions(func(info SessionInfo) bool {
+		infos = append(infos, info)
+		return true
+	}); err != nil {
+		s.logf(LogError, "Error: restoring sessions: %v", err)
+		return
+	}
+	for _, info := range infos {
+		ss := newSession(s, info.ClientID)
+		ss.version = info.Version
+		ss.expiry = info.Expiry
+		ss.persistent = true
+		subs, _ := s.store.Subscriptions(info.ClientID)
+		for _, sub := range subs {
+			ss.subs[sub.Filter] = sub
+			s.tree.add(ss, sub)
+		}
+		msgs, _ := s.store.Messages(info.ClientID)
+		ss.restoreMessages(msgs)
+		ids, _ := s.store.Inbound(info.ClientID)
+		for _, id := range ids {
+			ss.inQoS2[id] = struct{}{}
+		}
+		s.sessions[info.ClientID] = ss
+		if !info.Disconnected.IsZero() && info.Expiry != 0xFFFFFFFF {
+			left := time.Until(info.Disconnected.Add(time.Duration(info.Expiry) * time.Second))
+			ss.mu.Lock()
+			ss.expireTimer = time.AfterFunc(max(left, 0), func() { s.expireSession(ss) })
+			ss.mu.Unlock()
+		}
+	}
+}
+
+// Serve accepts connections on ln until ctx is done, then stops accepting,
+// sends v5 clients DISCONNECT 0x8B (server shutting down), closes the
+// connections of this listener and returns. It blocks, and always closes ln.
+// Several Serve calls may run at once on one Server.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.beginServe()
+	defer s.endServe()
+
+	var (
+		cmu   sync.Mutex
+		conns = map[*conn]struct{}{}
+		cwg   sync.WaitGroup
+	)
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(lctx, func() { ln.Close() })
+	defer stop()
+
+	var err error
+	var delay time.Duration
+	for {
+		nc, aerr := ln.Accept()
+		if aerr != nil {
+			if lctx.Err() != nil {
+				break
+			}
+			var ne net.Error
+			if errors.As(aerr, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.logf(LogWarning, "Warning: accept: %v; retrying in %v", aerr, delay)
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-lctx.Done():
+					t.Stop()
+				}
+				continue
+			}
+			err = fmt.Errorf("broker: accept on %s: %w", ln.Addr(), aerr)
+			break
+		}
+		delay = 0
+		c := newConn(s, nc)
+		cmu.Lock()
+		conns[c] = struct{}{}
+		cmu.Unlock()
+		cwg.Add(1)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer cwg.Done()
+			c.serve(lctx)
+			cmu.Lock()
+			delete(conns, c)
+			cmu.Unlock()
+		}()
+	}
+	cancel()
+	ln.Close()
+
+	cmu.Lock()
+	for c := range conns {
+		c.shutdown()
+	}
+	cmu.Unlock()
+	cwg.Wait()
+	return err
+}
+
+func (s *Server) beginServe() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.serving++
+	if s.serving == 1 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopHK = cancel
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.housekeeping(ctx)
+		}()
+	}
+}
+
+// endServe stops the housekeeping goroutine and pending timers when the last
+// Serve returns, and waits for every goroutine of the server to exit.
+func (s *Server) endServe() {
+	s.mu.Lock()
+	s.serving--
+	last := s.serving == 0
+	if last {
+		s.stopHK()
+		for _, ss := range s.sessions {
+			ss.mu.Lock()
+			ss.stopTimers()
+			ss.mu.Unlock()
+		}
+	}
+	s.mu.Unlock()
+	if last {
+		s.wg.Wait()
+	}
+}
+
+// running reports whether a Serve call is active; timers do nothing after
+// the last one returns.
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.serving > 0
+}
+
+func (s *Server) logf(level LogLevel, format string, args ...any) {
+	if s.opts.Log == nil || level > s.opts.LogLevel {
+		return
+	}
+	s.opts.Log(level, fmt.Sprintf(format, args...))
+}
+
+// assignID returns a client identifier for a client that sent none.
+func (s *Server) assignID() string {
+	s.mu.Lock()
+	s.nextID++
+	n := s.nextID
+	s.mu.Unlock()
+	return fmt.Sprintf("auto-%x-%d", s.start.UnixNano()&0xFFFFFFFF, n)
+}
+
+// publish routes m to every matching subscription and stores it as retained
+// when its retain flag is set. from is the publishing session (nil for the
+// broker's own messages). It returns the number of matching subscriptions.
+func (s *Server) publish(m *Message, from *session) int {
+	if m.Retain {
+		if err := s.store.SetRetained(m); err != nil {
+			s.logf(LogError, "Error: storing retained message on %s: %v", m.Topic, err)
+		}
+	}
+	var buf [16]match
+	matches := s.tree.match(m.Topic, buf[:0])
+	if len(matches) == 0 {
+		return 0
+	}
+	// One delivery per client for its ordinary subscriptions, at the
+	// highest QoS with every subscription identifier [MQTT-3.3.4-2]
+	// [MQTT-3.3.4-3]; each shared subscription delivers separately.
+	type delivery struct {
+		sess   *session
+		qos    packet.QoS
+		rap    bool
+		subIDs []uint32
+	}
+	var dbuf [16]delivery
+	ds := dbuf[:0]
+	var index map[*session]int
+	var shared []delivery
+	now := time.Now()
+	for _, mt := range matches {
+		if mt.sub.NoLocal && from != nil && mt.sess == from {
+			continue // [MQTT-3.8.3-3]
+		}
+		qos := min(m.QoS, mt.sub.QoS)
+		if mt.shared {
+			d := delivery{sess: mt.sess, qos: qos, rap: mt.sub.RetainAsPublished}
+			if mt.sub.ID != 0 {
+				d.subIDs = []uint32{mt.sub.ID}
+			}
+			shared = append(shared, d)
+			continue
+		}
+		i := -1
+		if index != nil {
+			if j, ok := index[mt.sess]; ok {
+				i = j
+			}
+		} else {
+			for j := range ds {
+				if ds[j].sess == mt.sess {
+					i = j
+					break
+				}
+			}
+		}
+		if i < 0 {
+			ds = append(ds, delivery{sess: mt.sess})
+			i = len(ds) - 1
+			if index == nil && len(ds) > 16 {
+				index = make(map[*session]int, len(matches))
+				for j := range ds {
+					index[ds[j].sess] = j
+				}
+			} else if index != nil {
+				index[mt.sess] = i
+			}
+		}
+		d := &ds[i]
+		d.qos = max(d.qos, qos)
+		d.rap = d.rap || mt.sub.RetainAsPublished
+		if mt.sub.ID != 0 {
+			d.subIDs = append(d.subIDs, mt.sub.ID)
+		}
+	}
+	ds = append(ds, shared...)
+	for _, d := range ds {
+		// [MQTT-3.3.1-12] [MQTT-3.3.1-13]: the retain flag is kept only
+		// with Retain As Published.
+		d.sess.deliver(m, d.qos, m.Retain && d.rap, d.subIDs, now)
+	}
+	return len(matches)
+}
+
+// sessionCount returns the number of sessions, connected or not.
+func (s *Server) sessionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
