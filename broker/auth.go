@@ -53,7 +53,9 @@ type Authenticator interface {
 type AllowAll struct{}
 
 // Authenticate returns Success.
-func (AllowAll) Authenticate(context.Context, *packet.Connect) packet.ReasonCode { return packet.Success }
+func (AllowAll) Authenticate(context.Context, *packet.Connect) packet.ReasonCode {
+	return packet.Success
+}
 
 // Authorize returns true.
 func (AllowAll) Authorize(context.Context, Client, Access, string) bool { return true }
