@@ -1,0 +1,616 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqtool/mqtool/packet"
+)
+
+// Options configures Dial.
+type Options struct {
+	URL            string         // mqtt://host:port, mqtts://, ws://host:port/path, wss://, unix:///path
+	Version        packet.Version // default V311
+	ClientID       string
+	CleanStart     bool
+	KeepAlive      uint16 // seconds; 0 disables pings
+	Username       string
+	UsernameSet    bool // send the user name flag even when Username is ""
+	Password       []byte
+	PasswordSet    bool
+	Will           *packet.Will
+	ConnectProps   packet.Properties // v5 CONNECT properties (session expiry, receive max, ...)
+	TLS            *tls.Config       // for mqtts/wss
+	BindAddress    string            // -A: local address to bind
+	NoDelay        bool              // TCP_NODELAY (Go sets it by default; false leaves the default)
+	MaxInflight    int               // outbound QoS 1/2 window; 0 = 20; capped by the server's Receive Maximum
+	ConnectTimeout time.Duration     // default 10s
+	// Trace is called for every packet sent and received (-d). It must not
+	// retain p, which the client may reuse.
+	Trace func(sent bool, p packet.Packet)
+	// OnMessage is called in order from the read goroutine; the QoS 1/2
+	// acknowledgement is sent after it returns. It must not wait for the
+	// completion of a QoS 1/2 Publish, Subscribe or Unsubscribe on the same
+	// client, which needs the read goroutine.
+	OnMessage func(p *packet.Publish)
+	// OnDisconnect is called when the server sends DISCONNECT (v5).
+	OnDisconnect func(p *packet.Disconnect)
+	// Dialer, when set, replaces URL dialing (tests, fault injection).
+	Dialer func(ctx context.Context) (net.Conn, error)
+}
+
+// DefaultMaxInflight is the outbound QoS 1/2 window when Options.MaxInflight is 0.
+const DefaultMaxInflight = 20
+
+// maxQueued is how many bytes may wait for the writer before senders block.
+const maxQueued = 256 << 10
+
+// ErrClosed is returned by operations on a client that was closed by Close
+// or Disconnect.
+var ErrClosed = errors.New("client: connection closed")
+
+// ConnectError is returned by Dial when the server refuses the connection.
+type ConnectError struct {
+	Connack *packet.Connack
+	Version packet.Version
+}
+
+// Error returns e.g. "client: connection refused: not authorized".
+func (e *ConnectError) Error() string {
+	msg := "client: connection refused: " + e.Connack.ReasonCode.String()
+	if e.Connack.Props.ReasonString != "" {
+		msg += " (" + e.Connack.Props.ReasonString + ")"
+	}
+	return msg
+}
+
+// Unwrap returns the CONNACK reason code.
+func (e *ConnectError) Unwrap() error { return e.Connack.ReasonCode }
+
+// Code returns the exit code mosquitto's clients use for the refusal: the
+// return code at 3.1.x (1 to 5), the reason code at 5.
+func (e *ConnectError) Code() int {
+	if e.Version == packet.V5 {
+		return int(e.Connack.ReasonCode)
+	}
+	return int(e.Connack.ReasonCode.ConnackV3())
+}
+
+// Client is one MQTT connection. Its methods are safe for concurrent use.
+type Client struct {
+	conn      net.Conn
+	br        *bufio.Reader
+	version   packet.Version
+	connack   *packet.Connack
+	clientID  string
+	keepAlive time.Duration
+	maxPacket int // the server's Maximum Packet Size; 0: no limit
+	maxQoS    packet.QoS
+	noRetain  bool
+	aliasMax  uint16 // the server's Topic Alias Maximum
+	ourAlias  uint16 // our Topic Alias Maximum
+	readMax   int    // our Maximum Packet Size
+	onMessage func(*packet.Publish)
+	onDisc    func(*packet.Disconnect)
+	trace     func(bool, packet.Packet)
+
+	window chan struct{} // a token per outbound QoS 1/2 publish in flight
+
+	mu      sync.Mutex // guards ops, nextID, closed
+	ops     map[uint16]*op
+	nextID  uint16
+	closed  bool
+	opsPool sync.Pool
+
+	w writer
+
+	pingSent atomic.Int64 // unix nanoseconds of an unanswered PINGREQ, 0 if none
+
+	// Owned by the read goroutine.
+	aliasIn map[uint16]string
+	qos2In  map[uint16]struct{}
+	ack     struct {
+		puback  packet.Puback
+		pubrec  packet.Pubrec
+		pubrel  packet.Pubrel
+		pubcomp packet.Pubcomp
+	}
+
+	closing       atomic.Bool // Disconnect or Close called: drop further messages
+	disconnecting atomic.Bool // DISCONNECT queued: the server closing is expected
+	stopOnce      sync.Once
+	stop          chan struct{} // closed when the connection is being torn down
+	errMu         sync.Mutex
+	err           error
+	wg            sync.WaitGroup // writer and keep-alive goroutines
+	done          chan struct{}  // closed when every goroutine has ended
+	wdone         chan struct{}  // closed when the write goroutine has ended
+}
+
+// Dial connects to the server named by opts.URL (or through opts.Dialer),
+// sends CONNECT and waits for CONNACK. A refusal returns *ConnectError.
+// ctx bounds the whole handshake, as does opts.ConnectTimeout.
+func Dial(ctx context.Context, opts Options) (*Client, error) {
+	if opts.Version == 0 {
+		opts.Version = packet.V311
+	}
+	switch opts.Version {
+	case packet.V31, packet.V311, packet.V5:
+	default:
+		return nil, fmt.Errorf("client: unsupported protocol version %d", opts.Version)
+	}
+	timeout := opts.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	var conn net.Conn
+	var err error
+	if opts.Dialer != nil {
+		conn, err = opts.Dialer(ctx)
+	} else {
+		conn, err = dialURL(ctx, &opts)
+	}
+	if err != nil {
+		if !strings.HasPrefix(err.Error(), "client: ") {
+			err = fmt.Errorf("client: connect: %w", err)
+		}
+		return nil, err
+	}
+	c, err := handshake(ctx, conn, &opts)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	c.start()
+	return c, nil
+}
+
+// handshake sends CONNECT on conn and reads CONNACK, both bounded by ctx.
+func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, error) {
+	stopAfter := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stopAfter()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	wrap := func(what string, err error) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("client: %s: %w", what, ctx.Err())
+		}
+		if dl, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(dl) {
+			return fmt.Errorf("client: %s: %w", what, context.DeadlineExceeded)
+		}
+		return fmt.Errorf("client: %s: %w", what, err)
+	}
+
+	cp := &packet.Connect{
+		Version:      opts.Version,
+		CleanStart:   opts.CleanStart,
+		KeepAlive:    opts.KeepAlive,
+		ClientID:     opts.ClientID,
+		UsernameFlag: opts.UsernameSet || opts.Username != "",
+		Username:     opts.Username,
+		PasswordFlag: opts.PasswordSet || len(opts.Password) > 0,
+		Password:     opts.Password,
+		Will:         opts.Will,
+	}
+	if opts.Version == packet.V5 {
+		cp.Props = opts.ConnectProps
+	}
+	buf, err := packet.Append(nil, cp, opts.Version)
+	if err != nil {
+		return nil, fmt.Errorf("client: encode CONNECT: %w", err)
+	}
+	if opts.Trace != nil {
+		opts.Trace(true, cp)
+	}
+	if _, err := conn.Write(buf); err != nil {
+		return nil, wrap("send CONNECT", err)
+	}
+
+	c := &Client{
+		conn:      conn,
+		br:        bufio.NewReaderSize(conn, 64<<10),
+		version:   opts.Version,
+		clientID:  opts.ClientID,
+		keepAlive: time.Duration(opts.KeepAlive) * time.Second,
+		maxQoS:    packet.ExactlyOnce,
+		onMessage: opts.OnMessage,
+		onDisc:    opts.OnDisconnect,
+		trace:     opts.Trace,
+		ops:       make(map[uint16]*op),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		wdone:     make(chan struct{}),
+	}
+	if opts.Version == packet.V5 {
+		c.ourAlias = opts.ConnectProps.TopicAliasMaximum
+		if opts.ConnectProps.Has(packet.PropMaximumPacketSize) {
+			c.readMax = int(opts.ConnectProps.MaximumPacketSize)
+		}
+	}
+	p, err := packet.Read(c.br, c.version, c.readMax)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New("connection closed by server before CONNACK")
+		}
+		return nil, wrap("read CONNACK", err)
+	}
+	if c.trace != nil {
+		c.trace(false, p)
+	}
+	ca, ok := p.(*packet.Connack)
+	if !ok {
+		return nil, fmt.Errorf("client: expected CONNACK, got %s: %w", p.Type(), packet.ProtocolError)
+	}
+	if ca.ReasonCode.IsError() || ca.ReasonCode != packet.Success {
+		return nil, &ConnectError{Connack: ca, Version: c.version}
+	}
+	c.connack = ca
+	conn.SetDeadline(time.Time{})
+
+	inflight := opts.MaxInflight
+	if inflight <= 0 {
+		inflight = DefaultMaxInflight
+	}
+	if c.version == packet.V5 {
+		pr := &ca.Props
+		if pr.Has(packet.PropReceiveMaximum) && int(pr.ReceiveMaximum) < inflight {
+			inflight = int(pr.ReceiveMaximum) // [MQTT-3.3.4-7]
+		}
+		if pr.Has(packet.PropMaximumQoS) {
+			c.maxQoS = packet.QoS(pr.MaximumQoS)
+		}
+		if pr.Has(packet.PropRetainAvailable) && pr.RetainAvailable == 0 {
+			c.noRetain = true
+		}
+		if pr.Has(packet.PropMaximumPacketSize) {
+			c.maxPacket = int(pr.MaximumPacketSize)
+		}
+		c.aliasMax = pr.TopicAliasMaximum
+		if pr.Has(packet.PropServerKeepAlive) {
+			c.keepAlive = time.Duration(pr.ServerKeepAlive) * time.Second // [MQTT-3.2.2-21]
+		}
+		if pr.Has(packet.PropAssignedClientID) {
+			c.clientID = pr.AssignedClientID
+		}
+	}
+	if inflight > 65535 {
+		inflight = 65535
+	}
+	c.window = make(chan struct{}, inflight)
+	return c, nil
+}
+
+func (c *Client) start() {
+	c.w.init()
+	c.wg.Add(1)
+	go c.writeLoop()
+	if c.keepAlive > 0 {
+		c.wg.Add(1)
+		go c.keepAliveLoop()
+	}
+	go c.readLoop()
+}
+
+// Connack returns the server's CONNACK.
+func (c *Client) Connack() *packet.Connack { return c.connack }
+
+// Version returns the protocol level in use.
+func (c *Client) Version() packet.Version { return c.version }
+
+// ClientID returns the client identifier: the one the server assigned
+// (v5), else the one sent in CONNECT.
+func (c *Client) ClientID() string { return c.clientID }
+
+// KeepAlive returns the keep-alive interval in use, the server's when it
+// sent Server Keep Alive.
+func (c *Client) KeepAlive() time.Duration { return c.keepAlive }
+
+// MaxInflight returns the outbound QoS 1/2 window in use.
+func (c *Client) MaxInflight() int { return cap(c.window) }
+
+// Done returns a channel closed when the connection is gone and every
+// goroutine of the client has ended.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended: nil while it is up and after
+// Disconnect or Close, else the cause.
+func (c *Client) Err() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.err
+}
+
+// Close closes the connection without DISCONNECT, so the server publishes
+// the will. It waits until the client's goroutines have ended.
+func (c *Client) Close() error {
+	c.closing.Store(true)
+	c.shutdown(nil)
+	<-c.done
+	return nil
+}
+
+// Disconnect sends DISCONNECT (d nil: normal disconnection), waits until it
+// is written, and closes the connection [MQTT-3.14.4-1]. The reason code and
+// properties of d are sent at v5 only.
+func (c *Client) Disconnect(ctx context.Context, d *packet.Disconnect) error {
+	if d == nil {
+		d = &packet.Disconnect{}
+	}
+	c.closing.Store(true)
+	c.disconnecting.Store(true)
+	err := c.send(ctx, d)
+	if err == nil {
+		err = c.waitFlushed(ctx)
+	}
+	if err == nil {
+		err = c.halfClose(ctx)
+	}
+	c.shutdown(nil)
+	<-c.done
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			if cause := c.Err(); cause != nil {
+				return fmt.Errorf("client: disconnect: %w", cause)
+			}
+		}
+		return fmt.Errorf("client: disconnect: %w", err)
+	}
+	return nil
+}
+
+// halfClose shuts the write side of a TCP or unix connection and waits
+// briefly for the server to close its side, so that unread data on our side
+// cannot turn the close into a reset that loses the DISCONNECT.
+func (c *Client) halfClose(ctx context.Context) error {
+	cw, ok := c.conn.(interface{ CloseWrite() error })
+	if !ok {
+		return nil
+	}
+	if _, isTLS := c.conn.(*tls.Conn); isTLS {
+		return nil
+	}
+	if cw.CloseWrite() != nil {
+		return nil
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-c.stop:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// shutdown records why the connection ends (the first cause wins; nil for
+// a close we asked for) and tears it down. The read goroutine then finishes
+// the pending operations and closes done.
+func (c *Client) shutdown(cause error) {
+	c.stopOnce.Do(func() {
+		c.errMu.Lock()
+		c.err = cause
+		c.errMu.Unlock()
+		c.w.mu.Lock()
+		c.w.closed = true
+		c.w.mu.Unlock()
+		close(c.stop)
+		c.conn.Close()
+	})
+}
+
+// closedErr is what operations return once the connection is gone.
+func (c *Client) closedErr() error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	return ErrClosed
+}
+
+func (c *Client) keepAliveLoop() {
+	defer c.wg.Done()
+	ka := c.keepAlive
+	t := time.NewTimer(ka)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-c.stop:
+			return
+		}
+		now := time.Now().UnixNano()
+		if sent := c.pingSent.Load(); sent != 0 {
+			if wait := sent + int64(ka) - now; wait > 0 {
+				t.Reset(time.Duration(wait))
+				continue
+			}
+			c.shutdown(fmt.Errorf("client: no PINGRESP within keep alive of %s", ka))
+			return
+		}
+		last := c.w.lastWrite.Load()
+		if wait := last + int64(ka) - now; wait > 0 {
+			t.Reset(time.Duration(wait))
+			continue
+		}
+		c.pingSent.Store(now)
+		if err := c.send(context.Background(), &packet.Pingreq{}); err != nil {
+			return
+		}
+		t.Reset(ka)
+	}
+}
+
+func (c *Client) readLoop() {
+	var cause error
+	for {
+		p, err := packet.Read(c.br, c.version, c.readMax)
+		if err != nil {
+			switch {
+			case c.disconnecting.Load():
+				cause = nil
+			case errors.Is(err, io.EOF):
+				cause = errors.New("client: connection closed by server")
+			default:
+				var rc packet.ReasonCode
+				if errors.As(err, &rc) && c.version == packet.V5 {
+					c.protocolDisconnect(rc)
+				}
+				cause = fmt.Errorf("client: read: %w", err)
+			}
+			break
+		}
+		if c.trace != nil {
+			c.trace(false, p)
+		}
+		if cause = c.handle(p); cause != nil {
+			break
+		}
+	}
+	c.shutdown(cause)
+	c.wg.Wait()
+	c.failOps()
+	close(c.done)
+}
+
+// protocolDisconnect tells a v5 server why we are closing, best effort.
+func (c *Client) protocolDisconnect(rc packet.ReasonCode) {
+	if c.version != packet.V5 {
+		return
+	}
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	if c.send(context.Background(), &packet.Disconnect{ReasonCode: rc}) == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c.waitFlushed(ctx)
+		cancel()
+	}
+}
+
+// handle processes one packet from the server; an error ends the connection.
+func (c *Client) handle(p packet.Packet) error {
+	switch p := p.(type) {
+	case *packet.Publish:
+		return c.handlePublish(p)
+	case *packet.Pubrel:
+		_, known := c.qos2In[p.PacketID]
+		delete(c.qos2In, p.PacketID)
+		a := &c.ack.pubcomp
+		a.PacketID = p.PacketID
+		a.ReasonCode = packet.Success
+		if !known && c.version == packet.V5 {
+			a.ReasonCode = packet.PacketIdentifierNotFound
+		}
+		return c.sendAck(a)
+	case *packet.Puback:
+		c.complete(p.PacketID, packet.PUBACK, p, p.ReasonCode)
+	case *packet.Pubrec:
+		rc, ok := c.pubrec(p)
+		if !ok {
+			return nil
+		}
+		a := &c.ack.pubrel
+		a.PacketID = p.PacketID
+		a.ReasonCode = rc
+		return c.sendAck(a)
+	case *packet.Pubcomp:
+		c.complete(p.PacketID, packet.PUBCOMP, p, p.ReasonCode)
+	case *packet.Suback:
+		c.complete(p.PacketID, packet.SUBACK, p, packet.Success)
+	case *packet.Unsuback:
+		c.complete(p.PacketID, packet.UNSUBACK, p, packet.Success)
+	case *packet.Pingresp:
+		c.pingSent.Store(0)
+	case *packet.Disconnect:
+		if c.onDisc != nil {
+			c.onDisc(p)
+		}
+		msg := "client: server sent DISCONNECT"
+		if p.Props.ReasonString != "" {
+			msg += " (" + p.Props.ReasonString + ")"
+		}
+		return fmt.Errorf("%s: %w", msg, p.ReasonCode)
+	default:
+		c.protocolDisconnect(packet.ProtocolError)
+		return fmt.Errorf("client: unexpected %s from server: %w", p.Type(), packet.ProtocolError)
+	}
+	return nil
+}
+
+func (c *Client) handlePublish(p *packet.Publish) error {
+	if c.version == packet.V5 && p.Props.Has(packet.PropTopicAlias) {
+		alias := p.Props.TopicAlias
+		if alias == 0 || alias > c.ourAlias { // [MQTT-3.3.2-9] [MQTT-3.3.2-10]
+			c.protocolDisconnect(packet.TopicAliasInvalid)
+			return fmt.Errorf("client: server sent topic alias %d, maximum %d: %w", alias, c.ourAlias, packet.TopicAliasInvalid)
+		}
+		if p.Topic != "" {
+			if c.aliasIn == nil {
+				c.aliasIn = make(map[uint16]string)
+			}
+			c.aliasIn[alias] = p.Topic
+		} else {
+			t, ok := c.aliasIn[alias]
+			if !ok {
+				c.protocolDisconnect(packet.ProtocolError)
+				return fmt.Errorf("client: server sent unknown topic alias %d: %w", alias, packet.ProtocolError)
+			}
+			p.Topic = t
+		}
+	} else if p.Topic == "" {
+		c.protocolDisconnect(packet.ProtocolError)
+		return fmt.Errorf("client: server sent PUBLISH without topic: %w", packet.ProtocolError)
+	}
+	switch p.QoS {
+	case packet.AtMostOnce:
+		c.deliver(p)
+	case packet.AtLeastOnce:
+		c.deliver(p)
+		a := &c.ack.puback
+		a.PacketID = p.PacketID
+		return c.sendAck(a)
+	case packet.ExactlyOnce:
+		// Deliver once; a resend before PUBREL only gets PUBREC again [MQTT-4.3.3-10].
+		if c.qos2In == nil {
+			c.qos2In = make(map[uint16]struct{})
+		}
+		if _, seen := c.qos2In[p.PacketID]; !seen {
+			c.qos2In[p.PacketID] = struct{}{}
+			c.deliver(p)
+		}
+		a := &c.ack.pubrec
+		a.PacketID = p.PacketID
+		return c.sendAck(a)
+	}
+	return nil
+}
+
+func (c *Client) deliver(p *packet.Publish) {
+	if c.onMessage != nil && !c.closing.Load() {
+		c.onMessage(p)
+	}
+}
+
+// sendAck queues an acknowledgement from the read goroutine. Failing to
+// queue means the connection is already going down.
+func (c *Client) sendAck(p packet.Packet) error {
+	if err := c.send(context.Background(), p); err != nil {
+		return c.closedErr()
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqtool/mqtool/packet"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// fakeConn is the server side of one connection in a scripted test.
+type fakeConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+	v  packet.Version
+}
+
+const fakeTimeout = 5 * time.Second
+
+// read returns the next packet from the client, or nil after reporting an error.
+func (f *fakeConn) read() packet.Packet {
+	f.t.Helper()
+	f.c.SetReadDeadline(time.Now().Add(fakeTimeout))
+	p, err := packet.Read(f.br, f.v, 0)
+	if err != nil {
+		f.t.Errorf("fake server: read: %v", err)
+		return nil
+	}
+	if c, ok := p.(*packet.Connect); ok {
+		f.v = c.Version
+	}
+	return p
+}
+
+// readWithin returns the next packet or nil if none arrives within d,
+// without reporting an error.
+func (f *fakeConn) readWithin(d time.Duration) (packet.Packet, error) {
+	f.c.SetReadDeadline(time.Now().Add(d))
+	return packet.Read(f.br, f.v, 0)
+}
+
+func (f *fakeConn) write(p packet.Packet) {
+	f.t.Helper()
+	if err := packet.Write(f.c, p, f.v); err != nil {
+		f.t.Errorf("fake server: write %s: %v", p.Type(), err)
+	}
+}
+
+// expect reads the next packet and checks its type.
+func expect[T packet.Packet](f *fakeConn) T {
+	f.t.Helper()
+	var zero T
+	p := f.read()
+	if p == nil {
+		return zero
+	}
+	got, ok := p.(T)
+	if !ok {
+		f.t.Errorf("fake server: got %s, want %T", p.Type(), zero)
+		return zero
+	}
+	return got
+}
+
+// accept reads CONNECT and answers with CONNACK ca (nil: success).
+func (f *fakeConn) accept(ca *packet.Connack) *packet.Connect {
+	f.t.Helper()
+	c := expect[*packet.Connect](f)
+	if c == nil {
+		return nil
+	}
+	if ca == nil {
+		ca = &packet.Connack{}
+	}
+	f.write(ca)
+	return c
+}
+
+// fakeServer runs script on each accepted connection.
+type fakeServer struct {
+	ln   net.Listener
+	wg   sync.WaitGroup
+	url  string
+	done chan struct{}
+}
+
+// startFake listens on 127.0.0.1 and runs script for every connection; the
+// listener is closed and the scripts waited for at cleanup.
+func startFake(t *testing.T, script func(f *fakeConn)) *fakeServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveFake(t, ln, "mqtt://"+ln.Addr().String(), script)
+}
+
+func serveFake(t *testing.T, ln net.Listener, url string, script func(f *fakeConn)) *fakeServer {
+	s := &fakeServer{ln: ln, url: url, done: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer c.Close()
+				script(&fakeConn{t: t, c: c, br: bufio.NewReader(c), v: packet.V311})
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		s.wg.Wait()
+	})
+	return s
+}
+
+// dial connects to s with opts (URL filled in) and closes the client at cleanup.
+func dial(t *testing.T, s *fakeServer, opts Options) *Client {
+	t.Helper()
+	if opts.URL == "" {
+		opts.URL = s.url
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fakeTimeout)
+	defer cancel()
+	c, err := Dial(ctx, opts)
+	if err != nil {
+		t.Fatalf("Dial(%s) = %v", opts.URL, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitDone waits for c's connection to end.
+func waitDone(t *testing.T, c *Client) {
+	t.Helper()
+	select {
+	case <-c.Done():
+	case <-time.After(fakeTimeout):
+		t.Fatal("Done not closed within 5s")
+	}
+}
+
+// isTimeout reports whether err is a read deadline expiring.
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}

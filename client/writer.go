@@ -1,0 +1,245 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqtool/mqtool/packet"
+)
+
+// writer batches encoded packets for the write goroutine. Senders append to
+// buf under mu; the write goroutine swaps buf for spare and writes the batch
+// outside the lock, so encoding and the system call overlap.
+type writer struct {
+	mu       sync.Mutex
+	buf      []byte
+	spare    []byte
+	queued   int64         // bytes ever appended
+	flushed  int64         // bytes ever written
+	drained  chan struct{} // closed after the next write completes; nil if nobody waits
+	err      error         // the write error that ended the connection
+	closed   bool          // the connection is being torn down
+	kick     chan struct{} // cap 1: buf became non-empty
+	aliasOut map[uint16]string
+
+	lastWrite atomic.Int64 // unix nanoseconds of the last write
+}
+
+func (w *writer) init() {
+	w.kick = make(chan struct{}, 1)
+	w.lastWrite.Store(time.Now().UnixNano())
+}
+
+// waitRoom waits, with w.mu held, until the queue has room. It returns with
+// w.mu held, or unlocked with an error.
+func (w *writer) waitRoom(ctx context.Context, stop <-chan struct{}) error {
+	for len(w.buf) >= maxQueued && w.err == nil && !w.closed {
+		ch := w.drained
+		if ch == nil {
+			ch = make(chan struct{})
+			w.drained = ch
+		}
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			return ErrClosed
+		}
+		w.mu.Lock()
+	}
+	if w.err != nil || w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// commit accounts for bytes appended from start and wakes the writer if
+// the queue was empty. Called with w.mu held.
+func (w *writer) commit(start int) {
+	w.queued += int64(len(w.buf) - start)
+	if start == 0 && len(w.buf) > 0 {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitFlushed waits until everything queued so far has been written.
+func (c *Client) waitFlushed(ctx context.Context) error {
+	w := &c.w
+	w.mu.Lock()
+	target := w.queued
+	for w.flushed < target {
+		if w.err != nil {
+			w.mu.Unlock()
+			return ErrClosed
+		}
+		ch := w.drained
+		if ch == nil {
+			ch = make(chan struct{})
+			w.drained = ch
+		}
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.wdone:
+			// The writer has ended; flushed is final.
+			w.mu.Lock()
+			ok := w.flushed >= target
+			w.mu.Unlock()
+			if !ok {
+				return ErrClosed
+			}
+			return nil
+		}
+		w.mu.Lock()
+	}
+	w.mu.Unlock()
+	return nil
+}
+
+// send encodes p into the write queue, waiting for room while ctx allows.
+func (c *Client) send(ctx context.Context, p packet.Packet) error {
+	w := &c.w
+	w.mu.Lock()
+	if err := w.waitRoom(ctx, c.stop); err != nil {
+		return err
+	}
+	if c.trace != nil {
+		c.trace(true, p)
+	}
+	start := len(w.buf)
+	buf, err := packet.Append(w.buf, p, c.version)
+	if err != nil {
+		w.mu.Unlock()
+		return fmt.Errorf("client: encode %s: %w", p.Type(), err)
+	}
+	w.buf = buf
+	w.commit(start)
+	w.mu.Unlock()
+	return nil
+}
+
+// sendPublish queues p, applying the outbound topic alias and the server's
+// Maximum Packet Size under the queue lock so that the first use of an
+// alias is written before its reuses.
+func (c *Client) sendPublish(ctx context.Context, p *packet.Publish) error {
+	w := &c.w
+	w.mu.Lock()
+	if err := w.waitRoom(ctx, c.stop); err != nil {
+		return err
+	}
+	topic := p.Topic
+	aliasSet := false
+	var prev string
+	var hadPrev bool
+	alias := uint16(0)
+	if c.version == packet.V5 && p.Props.Has(packet.PropTopicAlias) {
+		alias = p.Props.TopicAlias
+		if alias == 0 || alias > c.aliasMax {
+			// The server allows no such alias [MQTT-3.3.2-9]: send the topic plainly.
+			p.Props.Clear(packet.PropTopicAlias)
+			aliasSet = true
+			alias = 0
+		} else {
+			if w.aliasOut == nil {
+				w.aliasOut = make(map[uint16]string)
+			}
+			prev, hadPrev = w.aliasOut[alias]
+			if hadPrev && prev == topic {
+				p.Topic = ""
+			} else {
+				w.aliasOut[alias] = topic
+			}
+		}
+	}
+	if c.trace != nil {
+		c.trace(true, p)
+	}
+	start := len(w.buf)
+	buf, err := packet.Append(w.buf, p, c.version)
+	p.Topic = topic
+	if aliasSet {
+		p.Props.Set(packet.PropTopicAlias)
+	}
+	if err == nil && c.maxPacket > 0 && len(buf)-start > c.maxPacket {
+		err = fmt.Errorf("client: PUBLISH of %d bytes exceeds the server's maximum packet size %d: %w",
+			len(buf)-start, c.maxPacket, packet.PacketTooLarge) // [MQTT-3.1.2-24]
+		buf = buf[:start]
+	} else if err != nil {
+		err = fmt.Errorf("client: encode PUBLISH: %w", err)
+	}
+	if err != nil {
+		if alias != 0 {
+			if hadPrev {
+				w.aliasOut[alias] = prev
+			} else {
+				delete(w.aliasOut, alias)
+			}
+		}
+		w.buf = buf
+		w.mu.Unlock()
+		return err
+	}
+	w.buf = buf
+	w.commit(start)
+	w.mu.Unlock()
+	return nil
+}
+
+// writeLoop writes queued batches until the connection stops.
+func (c *Client) writeLoop() {
+	defer c.wg.Done()
+	defer close(c.wdone)
+	w := &c.w
+	for {
+		select {
+		case <-w.kick:
+		case <-c.stop:
+			w.mu.Lock()
+			if w.drained != nil {
+				close(w.drained)
+				w.drained = nil
+			}
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Lock()
+		b := w.buf
+		w.buf = w.spare[:0]
+		w.spare = nil
+		w.mu.Unlock()
+		if len(b) == 0 {
+			continue
+		}
+		_, err := c.conn.Write(b)
+		w.lastWrite.Store(time.Now().UnixNano())
+		w.mu.Lock()
+		if cap(b) <= 4*maxQueued {
+			w.spare = b[:0]
+		}
+		if err == nil {
+			w.flushed += int64(len(b))
+		} else {
+			w.err = err
+		}
+		if w.drained != nil {
+			close(w.drained)
+			w.drained = nil
+		}
+		w.mu.Unlock()
+		if err != nil {
+			c.shutdown(fmt.Errorf("client: write: %w", err))
+			return
+		}
+	}
+}
