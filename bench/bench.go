@@ -1,0 +1,885 @@
+// Package bench is mqtool's MQTT load generator. It runs publishers and
+// subscribers end to end against a broker, one run per QoS level, and
+// measures throughput, loss, duplicates and latency (end to end and to the
+// acknowledgement) in HdrHistograms, from the intended send time of an
+// open-loop schedule so that a stalled broker cannot hide its latency
+// (coordinated omission). bench returns results; package format renders
+// them.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/mqtool/mqtool/client"
+	"github.com/mqtool/mqtool/packet"
+)
+
+// Pattern is how publishers and subscribers are wired by topic.
+type Pattern int
+
+// Patterns.
+const (
+	// Pair gives publisher i its own topic, subscribed by subscriber i
+	// (subscriber j listens to publisher j mod publishers).
+	Pair Pattern = iota
+	// FanIn sends every publisher's messages to one topic that every
+	// subscriber reads; usually many publishers, one subscriber.
+	FanIn
+	// FanOut is the same wiring as FanIn, usually one publisher and many
+	// subscribers.
+	FanOut
+)
+
+var patternNames = [...]string{"pair", "fan-in", "fan-out"}
+
+// String returns the --pattern name of p.
+func (p Pattern) String() string {
+	if int(p) >= 0 && int(p) < len(patternNames) {
+		return patternNames[p]
+	}
+	return fmt.Sprintf("Pattern(%d)", int(p))
+}
+
+// ParsePattern parses pair, fan-in or fan-out.
+func ParsePattern(s string) (Pattern, error) {
+	for i, n := range patternNames {
+		if s == n {
+			return Pattern(i), nil
+		}
+	}
+	return 0, fmt.Errorf("bench: unknown pattern %q: want pair, fan-in or fan-out", s)
+}
+
+// ParseQoSList parses a comma-separated list of QoS levels such as "0,1,2".
+func ParseQoSList(s string) ([]packet.QoS, error) {
+	var qs []packet.QoS
+	seen := map[packet.QoS]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 || n > 2 {
+			return nil, fmt.Errorf("bench: QoS %q is not 0, 1 or 2", f)
+		}
+		q := packet.QoS(n)
+		if !seen[q] {
+			seen[q] = true
+			qs = append(qs, q)
+		}
+	}
+	return qs, nil
+}
+
+// Limits on load against a host that is not this machine (public test
+// brokers are shared); Config.AllowShared lifts them.
+const (
+	SharedMaxClients = 10
+	SharedMaxRate    = 100 // messages per second in total
+	SharedMaxConnect = 10  // connections per second
+)
+
+// Config describes a bench run.
+type Config struct {
+	// Client is the template for every connection: URL, version, auth, TLS.
+	// ClientID, CleanStart, OnMessage and MaxInflight are set by bench.
+	Client client.Options
+	// IDPrefix starts every client ID (default "mqtool-bench").
+	IDPrefix    string
+	Publishers  int
+	Subscribers int
+	Pattern     Pattern
+	// Topic, if set, is a topic template: %i is the publisher's index, %c
+	// its client ID. Subscriber j subscribes to publisher j's topic (j mod
+	// publishers), or to Topic itself when it has no %.
+	Topic string
+	// Filter, if set, is what every subscriber subscribes to instead.
+	Filter string
+	QoS    []packet.QoS
+	// Size is the payload size in bytes, at least HeaderSize.
+	Size int
+	// Rate is messages per second over all publishers; 0 sends as fast as
+	// the inflight window allows.
+	Rate float64
+	// Inflight bounds each publisher's unacknowledged QoS 1/2 messages.
+	Inflight int
+	// Duration is the measured window after Warmup; 0 with Count set runs
+	// until each publisher has sent Count messages.
+	Duration time.Duration
+	Warmup   time.Duration
+	// Count, if not 0, is the number of messages each publisher sends.
+	Count  uint64
+	Retain bool
+	// ConnectRate is new connections per second; 0 connects in parallel.
+	ConnectRate float64
+	// Drain is how long to wait for deliveries to stop after the last send
+	// before counting what is missing as lost (default 1s of silence).
+	Drain time.Duration
+	// AllowShared lifts the limits that apply to non-loopback hosts.
+	AllowShared bool
+	// Progress, if set, is called about once a second from the run's own
+	// goroutine.
+	Progress func(Progress)
+}
+
+// Progress is a running run's state, for a live progress line.
+type Progress struct {
+	QoS      packet.QoS
+	Phase    string // "warmup", "run" or "drain"
+	Elapsed  time.Duration
+	Sent     int64 // all messages so far, warm-up included
+	Received int64
+	SentRate float64 // over the last second
+	RecvRate float64
+	Lost     int64 // not yet received, so far
+	E2EP99   int64 // µs, last second; 0 when none
+}
+
+func (cfg *Config) defaults() {
+	if cfg.IDPrefix == "" {
+		cfg.IDPrefix = "mqtool-bench"
+	}
+	if cfg.Inflight <= 0 {
+		cfg.Inflight = client.DefaultMaxInflight
+	}
+	if len(cfg.QoS) == 0 {
+		cfg.QoS = []packet.QoS{0}
+	}
+	if cfg.Drain <= 0 {
+		cfg.Drain = time.Second
+	}
+}
+
+// Validate checks cfg, applying the limits for shared hosts. Errors are
+// one line.
+func (cfg *Config) Validate() error {
+	cfg.defaults()
+	switch {
+	case cfg.Publishers < 1:
+		return fmt.Errorf("bench: --publishers must be at least 1, not %d", cfg.Publishers)
+	case cfg.Subscribers < 0:
+		return fmt.Errorf("bench: --subscribers must be at least 0, not %d", cfg.Subscribers)
+	case cfg.Size < HeaderSize:
+		return fmt.Errorf("bench: --size %d is smaller than the %d-byte bench header", cfg.Size, HeaderSize)
+	case cfg.Size > packet.MaxRemainingLength-1024:
+		return fmt.Errorf("bench: --size %d is larger than an MQTT packet can carry", cfg.Size)
+	case cfg.Rate < 0 || cfg.Rate != cfg.Rate:
+		return fmt.Errorf("bench: --rate must be 0 or more, not %v", cfg.Rate)
+	case cfg.ConnectRate < 0:
+		return fmt.Errorf("bench: --connect-rate must be 0 or more, not %v", cfg.ConnectRate)
+	case cfg.Duration < 0 || cfg.Warmup < 0:
+		return errors.New("bench: --duration and --warmup must not be negative")
+	case cfg.Duration == 0 && cfg.Count == 0:
+		return errors.New("bench: give --duration or --count")
+	}
+	for _, q := range cfg.QoS {
+		if !q.Valid() {
+			return fmt.Errorf("bench: QoS %d is not 0, 1 or 2", q)
+		}
+	}
+	if cfg.Topic != "" {
+		if err := packet.ValidTopicName(expand(cfg.Topic, 0, "id")); err != nil {
+			return fmt.Errorf("bench: --topic %q: %w", cfg.Topic, err)
+		}
+	}
+	if cfg.Filter != "" {
+		if err := packet.ValidTopicFilter(cfg.Filter); err != nil {
+			return fmt.Errorf("bench: --filter %q: %w", cfg.Filter, err)
+		}
+	}
+	local, err := IsLocal(cfg.Client.URL)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if !local && !cfg.AllowShared {
+		if n := cfg.Publishers + cfg.Subscribers; n > SharedMaxClients {
+			return fmt.Errorf("bench: %d clients against a remote broker; at most %d without --i-know-its-shared", n, SharedMaxClients)
+		}
+		if cfg.Rate == 0 {
+			cfg.Rate = SharedMaxRate
+		}
+		if cfg.Rate > SharedMaxRate {
+			return fmt.Errorf("bench: --rate %v against a remote broker; at most %d msg/s without --i-know-its-shared", cfg.Rate, SharedMaxRate)
+		}
+		if cfg.ConnectRate == 0 || cfg.ConnectRate > SharedMaxConnect {
+			cfg.ConnectRate = SharedMaxConnect
+		}
+	}
+	return nil
+}
+
+// IsLocal reports whether url names this machine: a unix socket, localhost
+// or a loopback address. Other host names count as remote without a DNS
+// lookup.
+func IsLocal(url string) (bool, error) {
+	e, err := client.ParseURL(url)
+	if err != nil {
+		return false, err
+	}
+	if e.Transport == client.Unix || strings.EqualFold(e.Host, "localhost") {
+		return true, nil
+	}
+	ip := net.ParseIP(e.Host)
+	return ip != nil && ip.IsLoopback(), nil
+}
+
+// expand fills a topic template: %i the index, %c the client ID, %% a %.
+func expand(tpl string, i int, id string) string {
+	if !strings.Contains(tpl, "%") {
+		return tpl
+	}
+	var b strings.Builder
+	for k := 0; k < len(tpl); k++ {
+		if tpl[k] == '%' && k+1 < len(tpl) {
+			switch tpl[k+1] {
+			case 'i':
+				b.WriteString(strconv.Itoa(i))
+				k++
+				continue
+			case 'c':
+				b.WriteString(id)
+				k++
+				continue
+			case '%':
+				b.WriteByte('%')
+				k++
+				continue
+			}
+		}
+		b.WriteByte(tpl[k])
+	}
+	return b.String()
+}
+
+func newRunID() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:]) | 1
+}
+
+// Run runs cfg once per QoS level. It returns the result so far together
+// with an error when the run could not complete (unreachable broker, lost
+// connection); losses and duplicates are in the result, not the error.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	runID := newRunID()
+	res := &Result{
+		Format:  ResultFormat,
+		RunID:   fmt.Sprintf("%016x", runID),
+		Target:  cfg.Client.URL,
+		Started: time.Now().UTC(),
+		Config: RunSettings{
+			Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, Topic: cfg.Topic,
+			Size: cfg.Size, Rate: cfg.Rate, Inflight: cfg.Inflight,
+			Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
+			Count: cfg.Count, Retain: cfg.Retain,
+		},
+	}
+	if res.Config.Topic == "" {
+		res.Config.Topic = cfg.Pattern.String()
+	}
+	for _, q := range cfg.QoS {
+		r := &run{cfg: &cfg, qos: q, id: runID}
+		qr, err := r.do(ctx)
+		res.Runs = append(res.Runs, qr)
+		if err != nil {
+			res.Error = err.Error()
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// run is one QoS level's run.
+type run struct {
+	cfg *Config
+	qos packet.QoS
+	id  uint64
+	clk monoClock
+
+	warmupEnd atomic.Int64 // time.Duration; set once the clients are connected
+	pubs      []*publisher
+	subs      []*subscriber
+
+	failOnce sync.Once
+	failErr  error
+	cancel   context.CancelFunc
+}
+
+type publisher struct {
+	idx    int
+	id     string
+	topic  string
+	c      *client.Client
+	window chan struct{}
+
+	total     atomic.Int64 // every message handed to the client
+	sent      atomic.Int64 // in the measured window
+	sentBytes atomic.Int64
+	late      atomic.Int64
+	failed    atomic.Int64
+	secSent   atomic.Int64
+	secLate   atomic.Int64
+
+	mu               sync.Mutex // guards the histograms
+	ack, ackU, ackIv *hdrhistogram.Histogram
+}
+
+type subscriber struct {
+	idx    int
+	id     string
+	filter string
+	c      *client.Client
+	from   []int // publishers whose topic the filter matches
+
+	mu        sync.Mutex // guards everything below
+	seq       []seqTracker
+	received  int64 // unique, measured window
+	recvBytes int64
+	delivered int64 // unique, whole run
+	dup       int64
+	foreign   int64
+	secRecv   int64
+	e2e, e2eU *hdrhistogram.Histogram
+	e2eIv     *hdrhistogram.Histogram
+}
+
+func (r *run) fail(err error) {
+	r.failOnce.Do(func() {
+		r.failErr = err
+		r.cancel()
+	})
+}
+
+func (r *run) clientID(kind byte, i int) string {
+	return fmt.Sprintf("%s-%x-q%d-%c%d", r.cfg.IDPrefix, r.id&0xffffffff, r.qos, kind, i)
+}
+
+// topics sets every publisher's topic and every subscriber's filter and
+// the routing between them.
+func (r *run) topics() {
+	cfg := r.cfg
+	base := fmt.Sprintf("mqtool/bench/%016x/q%d", r.id, r.qos)
+	for i, p := range r.pubs {
+		switch {
+		case cfg.Topic != "":
+			p.topic = expand(cfg.Topic, i, p.id)
+		case cfg.Pattern == Pair:
+			p.topic = base + "/" + strconv.Itoa(i)
+		default:
+			p.topic = base + "/all"
+		}
+	}
+	for j, s := range r.subs {
+		k := j % len(r.pubs)
+		switch {
+		case cfg.Filter != "":
+			s.filter = cfg.Filter
+		case cfg.Topic != "":
+			s.filter = expand(cfg.Topic, k, r.pubs[k].id)
+		case cfg.Pattern == Pair:
+			s.filter = r.pubs[k].topic
+		default:
+			s.filter = base + "/all"
+		}
+		for i, p := range r.pubs {
+			if packet.Match(s.filter, p.topic) {
+				s.from = append(s.from, i)
+			}
+		}
+	}
+}
+
+func (r *run) do(ctx context.Context) (QoSRun, error) {
+	cfg := r.cfg
+	out := QoSRun{QoS: int(r.qos)}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.cancel = cancel
+
+	for i := range cfg.Publishers {
+		r.pubs = append(r.pubs, &publisher{idx: i, id: r.clientID('p', i),
+			ack: newHist(), ackU: newHist(), ackIv: newHist(), window: make(chan struct{}, cfg.Inflight)})
+	}
+	for j := range cfg.Subscribers {
+		r.subs = append(r.subs, &subscriber{idx: j, id: r.clientID('s', j), seq: make([]seqTracker, cfg.Publishers),
+			e2e: newHist(), e2eU: newHist(), e2eIv: newHist()})
+	}
+	r.topics()
+	r.clk = monoClock{epoch: time.Now()}
+	r.warmupEnd.Store(1<<63 - 1)
+	defer r.closeAll()
+
+	if err := r.connect(ctx); err != nil {
+		return out, err
+	}
+	var watch sync.WaitGroup
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	r.watch(watchCtx, &watch)
+
+	cpu := startCPU()
+	start := r.clk.Now() + 10*time.Millisecond // let every publisher reach its first send
+	warmupEnd := start + cfg.Warmup
+	r.warmupEnd.Store(int64(warmupEnd))
+	end := time.Duration(0)
+	if cfg.Duration > 0 {
+		end = warmupEnd + cfg.Duration
+	}
+
+	tickDone := make(chan struct{})
+	tickStop := make(chan struct{})
+	var series []Second
+	go func() {
+		defer close(tickDone)
+		series = r.ticker(tickStop)
+	}()
+
+	var pubWG sync.WaitGroup
+	for _, p := range r.pubs {
+		pubWG.Add(1)
+		go func() {
+			defer pubWG.Done()
+			if err := r.publish(ctx, p, start, end); err != nil && ctx.Err() == nil {
+				r.fail(err)
+			}
+		}()
+	}
+	pubWG.Wait()
+	pubEnd := r.clk.Now()
+	if ctx.Err() == nil {
+		r.drain(ctx)
+	}
+	close(tickStop)
+	<-tickDone
+	stopWatch()
+	watch.Wait()
+	out.CPU = cpu.stop()
+
+	out.Seconds = (pubEnd - warmupEnd).Seconds()
+	if out.Seconds < 0 {
+		out.Seconds = 0
+	}
+	r.collect(&out)
+	out.Series = series
+	out.rates()
+	if r.failErr != nil {
+		out.Error = r.failErr.Error()
+		return out, r.failErr
+	}
+	if err := ctx.Err(); err != nil {
+		err = fmt.Errorf("bench: qos %d: %w", r.qos, err)
+		out.Error = err.Error()
+		return out, err
+	}
+	r.finish(ctx)
+	return out, nil
+}
+
+// connect dials every subscriber (and subscribes) and then every
+// publisher, at cfg.ConnectRate if set.
+func (r *run) connect(ctx context.Context) error {
+	type job struct {
+		name string
+		opts client.Options
+		set  func(*client.Client)
+		sub  *subscriber
+	}
+	var jobs []job
+	for _, s := range r.subs {
+		o := r.cfg.Client
+		o.ClientID, o.CleanStart = s.id, true
+		o.OnMessage = s.onMessage(r)
+		jobs = append(jobs, job{name: fmt.Sprintf("subscriber %d", s.idx), opts: o, set: func(c *client.Client) { s.c = c }, sub: s})
+	}
+	for _, p := range r.pubs {
+		o := r.cfg.Client
+		o.ClientID, o.CleanStart = p.id, true
+		o.MaxInflight = r.cfg.Inflight
+		o.OnMessage = nil
+		jobs = append(jobs, job{name: fmt.Sprintf("publisher %d", p.idx), opts: o, set: func(c *client.Client) { p.c = c }})
+	}
+	interval := time.Duration(0)
+	if r.cfg.ConnectRate > 0 {
+		interval = time.Duration(float64(time.Second) / r.cfg.ConnectRate)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	next := time.Now()
+	for _, j := range jobs {
+		if interval > 0 {
+			if d := time.Until(next); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+			}
+			next = next.Add(interval)
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := func() error {
+				c, err := client.Dial(ctx, j.opts)
+				if err != nil {
+					return err
+				}
+				j.set(c)
+				if j.sub != nil {
+					sa, err := c.Subscribe(ctx, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: j.sub.filter, QoS: r.qos}}})
+					if err != nil {
+						return err
+					}
+					if len(sa.ReasonCodes) != 1 || sa.ReasonCodes[0] >= 0x80 {
+						return fmt.Errorf("subscribe to %q refused: %v", j.sub.filter, sa.ReasonCodes)
+					}
+				}
+				return nil
+			}()
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("bench: qos %d: connect %s: %w", r.qos, j.name, err)
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		first = fmt.Errorf("bench: qos %d: connect: %w", r.qos, ctx.Err())
+	}
+	return first
+}
+
+// watch fails the run when a connection ends before the run closes it.
+func (r *run) watch(ctx context.Context, wg *sync.WaitGroup) {
+	w := func(name string, c *client.Client) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-c.Done():
+				err := c.Err()
+				if err == nil {
+					err = errors.New("closed")
+				}
+				r.fail(fmt.Errorf("bench: qos %d: %s lost its connection: %w", r.qos, name, err))
+			case <-ctx.Done():
+			}
+		}()
+	}
+	for _, s := range r.subs {
+		w(fmt.Sprintf("subscriber %d", s.idx), s.c)
+	}
+	for _, p := range r.pubs {
+		w(fmt.Sprintf("publisher %d", p.idx), p.c)
+	}
+}
+
+func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duration) error {
+	sched := NewSchedule(start, r.cfg.Rate, len(r.pubs), p.idx)
+	buf := make([]byte, r.cfg.Size)
+	for i := HeaderSize; i < len(buf); i++ {
+		buf[i] = byte('a' + i%26)
+	}
+	if !sched.Paced() {
+		if d := start - r.clk.Now(); d > 0 {
+			if err := r.clk.Sleep(ctx, d); err != nil {
+				return err
+			}
+		}
+	}
+	qos := r.qos
+	warmupEnd := time.Duration(r.warmupEnd.Load())
+	return sched.pace(ctx, r.clk, end, r.cfg.Count, func(k uint64, intended time.Duration) error {
+		if qos > 0 {
+			select {
+			case p.window <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		sent := r.clk.Now()
+		if intended < 0 {
+			intended = sent
+		}
+		measured := intended >= warmupEnd
+		if measured && sent-intended > LateAfter {
+			p.late.Add(1)
+			p.secLate.Add(1)
+		}
+		h := Header{RunID: r.id, Publisher: uint32(p.idx), Seq: k, Intended: int64(intended), Sent: int64(sent)}
+		_ = h.Encode(buf) // Validate checked the size
+		pk := &packet.Publish{QoS: qos, Retain: r.cfg.Retain, Topic: p.topic, Payload: buf}
+		err := p.c.PublishAsync(ctx, pk, func(err error) {
+			if qos == 0 {
+				return
+			}
+			now := r.clk.Now()
+			<-p.window
+			if err != nil {
+				p.failed.Add(1)
+				return
+			}
+			if measured {
+				p.mu.Lock()
+				record(p.ack, now-intended)
+				record(p.ackU, now-sent)
+				record(p.ackIv, now-intended)
+				p.mu.Unlock()
+			}
+		})
+		if err != nil {
+			if qos > 0 {
+				<-p.window
+			}
+			return fmt.Errorf("bench: qos %d: publisher %d: %w", qos, p.idx, err)
+		}
+		p.total.Add(1)
+		if measured {
+			p.sent.Add(1)
+			p.sentBytes.Add(int64(len(buf)))
+			p.secSent.Add(1)
+		}
+		return nil
+	})
+}
+
+func (s *subscriber) onMessage(r *run) func(*packet.Publish) {
+	return func(m *packet.Publish) {
+		now := r.clk.Now()
+		h, err := DecodeHeader(m.Payload)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err != nil || h.RunID != r.id || int(h.Publisher) >= len(s.seq) {
+			s.foreign++
+			return
+		}
+		if s.seq[h.Publisher].add(h.Seq) {
+			s.dup++
+			return
+		}
+		s.delivered++
+		if h.Intended >= r.warmupEnd.Load() {
+			s.received++
+			s.secRecv++
+			s.recvBytes += int64(len(m.Payload))
+			record(s.e2e, now-time.Duration(h.Intended))
+			record(s.e2eU, now-time.Duration(h.Sent))
+			record(s.e2eIv, now-time.Duration(h.Intended))
+		}
+	}
+}
+
+// expected returns how many deliveries the subscribers should get in all.
+func (r *run) expected() (want, got int64) {
+	for _, s := range r.subs {
+		for _, i := range s.from {
+			want += r.pubs[i].total.Load()
+		}
+		s.mu.Lock()
+		got += s.delivered
+		s.mu.Unlock()
+	}
+	return want, got
+}
+
+// drain waits for outstanding acknowledgements and deliveries: until all
+// expected messages arrived, or nothing arrived for cfg.Drain.
+func (r *run) drain(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	lastGot, lastInflight, lastChange := int64(-1), -1, time.Now()
+	for {
+		inflight := 0
+		for _, p := range r.pubs {
+			inflight += len(p.window)
+		}
+		want, got := r.expected()
+		if got >= want && inflight == 0 {
+			return
+		}
+		if got != lastGot || inflight != lastInflight {
+			lastGot, lastInflight, lastChange = got, inflight, time.Now()
+		} else if time.Since(lastChange) > r.cfg.Drain {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// ticker takes a per-second sample of the measured window until stop is
+// closed, and reports progress.
+func (r *run) ticker(stop <-chan struct{}) []Second {
+	var series []Second
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var prevSent, prevRecv int64
+	prevAt := r.clk.Now()
+	warmupEnd := time.Duration(r.warmupEnd.Load())
+	for {
+		select {
+		case <-stop:
+			return series
+		case <-t.C:
+		}
+		now := r.clk.Now()
+		sec := Second{T: len(series)}
+		e2e, ack := newHist(), newHist()
+		for _, p := range r.pubs {
+			sec.Sent += p.secSent.Swap(0)
+			sec.Late += p.secLate.Swap(0)
+			p.mu.Lock()
+			ack.Merge(p.ackIv)
+			p.ackIv.Reset()
+			p.mu.Unlock()
+		}
+		var total, got int64
+		for _, p := range r.pubs {
+			total += p.total.Load()
+		}
+		for _, s := range r.subs {
+			s.mu.Lock()
+			sec.Received += s.secRecv
+			s.secRecv = 0
+			got += s.delivered
+			e2e.Merge(s.e2eIv)
+			s.e2eIv.Reset()
+			s.mu.Unlock()
+		}
+		if e2e.TotalCount() > 0 {
+			sec.E2EP50, sec.E2EP99, sec.E2EMax = e2e.ValueAtQuantile(50), e2e.ValueAtQuantile(99), e2e.Max()
+		}
+		if ack.TotalCount() > 0 {
+			sec.AckP50, sec.AckP99 = ack.ValueAtQuantile(50), ack.ValueAtQuantile(99)
+		}
+		if now > warmupEnd {
+			series = append(series, sec)
+		}
+		if r.cfg.Progress != nil {
+			want, _ := r.expected()
+			dt := (now - prevAt).Seconds()
+			phase := "run"
+			if now < warmupEnd {
+				phase = "warmup"
+			}
+			r.cfg.Progress(Progress{
+				QoS: r.qos, Phase: phase, Elapsed: now, Sent: total, Received: got,
+				SentRate: float64(total-prevSent) / dt, RecvRate: float64(got-prevRecv) / dt,
+				Lost: max(want-got, 0), E2EP99: sec.E2EP99,
+			})
+		}
+		prevSent, prevRecv, prevAt = total, got, now
+	}
+}
+
+// collect fills out's counts and latencies.
+func (r *run) collect(out *QoSRun) {
+	ack, ackU, e2e, e2eU := newHist(), newHist(), newHist(), newHist()
+	for _, p := range r.pubs {
+		out.Sent += p.sent.Load()
+		out.SentBytes += p.sentBytes.Load()
+		out.Late += p.late.Load()
+		out.Failed += p.failed.Load()
+		p.mu.Lock()
+		ack.Merge(p.ack)
+		ackU.Merge(p.ackU)
+		p.mu.Unlock()
+	}
+	for _, s := range r.subs {
+		s.mu.Lock()
+		out.Received += s.received
+		out.RecvBytes += s.recvBytes
+		out.Delivered += s.delivered
+		out.Dup += s.dup
+		out.Foreign += s.foreign
+		for _, i := range s.from {
+			n := r.pubs[i].total.Load()
+			out.Expected += n
+			out.Lost += int64(s.seq[i].lost(uint64(n)))
+		}
+		for i := range s.seq {
+			out.Reordered += int64(s.seq[i].reordered)
+		}
+		e2e.Merge(s.e2e)
+		e2eU.Merge(s.e2eU)
+		s.mu.Unlock()
+	}
+	out.E2E, out.E2EUncorrected = summarize(e2e), summarize(e2eU)
+	out.Ack, out.AckUncorrected = summarize(ack), summarize(ackU)
+}
+
+// finish disconnects cleanly and clears retained messages.
+func (r *run) finish(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, s := range r.subs {
+		if s.c != nil {
+			_ = s.c.Disconnect(ctx, nil)
+		}
+	}
+	if r.cfg.Retain {
+		for _, p := range r.pubs {
+			if p.c != nil {
+				_ = p.c.Publish(ctx, &packet.Publish{QoS: packet.AtLeastOnce, Retain: true, Topic: p.topic})
+			}
+		}
+	}
+	for _, p := range r.pubs {
+		if p.c != nil {
+			_ = p.c.Disconnect(ctx, nil)
+		}
+	}
+}
+
+// closeAll closes whatever is still open and waits for the clients to end.
+func (r *run) closeAll() {
+	var cs []*client.Client
+	for _, s := range r.subs {
+		if s.c != nil {
+			cs = append(cs, s.c)
+		}
+	}
+	for _, p := range r.pubs {
+		if p.c != nil {
+			cs = append(cs, p.c)
+		}
+	}
+	for _, c := range cs {
+		_ = c.Close()
+	}
+	for _, c := range cs {
+		<-c.Done()
+	}
+}

@@ -1,0 +1,306 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqtool/mqtool/client"
+	"github.com/mqtool/mqtool/packet"
+)
+
+const mosquittoPath = "/usr/sbin/mosquitto"
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startMosquitto starts a mosquitto broker on a free loopback port with its
+// own configuration and returns its URL and process. It skips the test when
+// mosquitto is missing, unless MQTOOL_REQUIRE_INTEROP=1.
+func startMosquitto(t *testing.T) (string, *exec.Cmd) {
+	t.Helper()
+	if _, err := os.Stat(mosquittoPath); err != nil {
+		if os.Getenv("MQTOOL_REQUIRE_INTEROP") == "1" {
+			t.Fatalf("mosquitto required but missing: %v", err)
+		}
+		t.Skipf("mosquitto not installed at %s: %v", mosquittoPath, err)
+	}
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := filepath.Join(dir, "mosquitto.conf")
+	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(mosquittoPath, "-c", conf)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("mosquitto exited: %s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mosquitto did not listen on %s within 5s: %s", addr, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return "mqtt://" + addr, cmd
+}
+
+func quickConfig(url string) Config {
+	return Config{
+		Client:      client.Options{URL: url, ConnectTimeout: 3 * time.Second},
+		Publishers:  2,
+		Subscribers: 2,
+		QoS:         []packet.QoS{0, 1, 2},
+		Size:        64,
+		Rate:        2000,
+		Duration:    300 * time.Millisecond,
+		Warmup:      50 * time.Millisecond,
+		Drain:       500 * time.Millisecond,
+	}
+}
+
+// checkDelivery asserts the end-to-end accounting of a run: at QoS 1 and 2
+// every message arrives, at QoS 2 exactly once.
+func checkDelivery(t *testing.T, res *Result, fanOut int) {
+	t.Helper()
+	for _, q := range res.Runs {
+		if q.Sent == 0 || q.Expected == 0 {
+			t.Errorf("qos %d: sent %d, expected %d; want some", q.QoS, q.Sent, q.Expected)
+			continue
+		}
+		if q.Foreign != 0 {
+			t.Errorf("qos %d: %d foreign messages", q.QoS, q.Foreign)
+		}
+		if q.QoS == 0 {
+			continue
+		}
+		if q.Received != q.Sent*int64(fanOut) || q.Lost != 0 || q.Delivered != q.Expected {
+			t.Errorf("qos %d: sent %d received %d (want %d) delivered %d expected %d lost %d",
+				q.QoS, q.Sent, q.Received, q.Sent*int64(fanOut), q.Delivered, q.Expected, q.Lost)
+		}
+		if q.QoS == 2 && q.Dup != 0 {
+			t.Errorf("qos 2: %d duplicates", q.Dup)
+		}
+		if q.Ack.Count != q.Sent {
+			t.Errorf("qos %d: %d ack latencies for %d sends", q.QoS, q.Ack.Count, q.Sent)
+		}
+		if q.E2E.Count != q.Received || q.E2E.P50 <= 0 || q.E2E.Max < q.E2E.P99 || q.E2EUncorrected.Count != q.Received {
+			t.Errorf("qos %d: e2e %+v for %d received", q.QoS, q.E2E, q.Received)
+		}
+		if len(q.Problems()) != 0 {
+			t.Errorf("qos %d problems: %q", q.QoS, q.Problems())
+		}
+	}
+}
+
+func TestRunMosquitto(t *testing.T) {
+	url, _ := startMosquitto(t)
+	tests := []struct {
+		name   string
+		mod    func(*Config)
+		fanOut int
+	}{
+		{"pair", func(*Config) {}, 1},
+		{"fan-out 1 to 3", func(c *Config) { c.Pattern, c.Publishers, c.Subscribers = FanOut, 1, 3 }, 3},
+		{"fan-in 3 to 1", func(c *Config) { c.Pattern, c.Publishers, c.Subscribers = FanIn, 3, 1 }, 1},
+		{"template", func(c *Config) { c.Topic = "bench-test/%c/%i" }, 1},
+		{"unpaced count", func(c *Config) { c.Rate, c.Duration, c.Warmup, c.Count, c.Inflight = 0, 0, 0, 300, 8 }, 1},
+		{"retain", func(c *Config) { c.Retain, c.QoS = true, []packet.QoS{1} }, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := quickConfig(url)
+			tt.mod(&cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			res, err := Run(ctx, cfg)
+			if err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			if len(res.Runs) != len(cfg.QoS) {
+				t.Fatalf("Run gave %d QoS runs, want %d", len(res.Runs), len(cfg.QoS))
+			}
+			checkDelivery(t, res, tt.fanOut)
+			if cfg.Count > 0 {
+				for _, q := range res.Runs {
+					if q.Sent != int64(cfg.Count)*int64(cfg.Publishers) {
+						t.Errorf("qos %d: sent %d with --count %d x %d publishers", q.QoS, q.Sent, cfg.Count, cfg.Publishers)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestRunRate(t *testing.T) {
+	url, _ := startMosquitto(t)
+	cfg := quickConfig(url)
+	cfg.QoS = []packet.QoS{1}
+	cfg.Rate = 1000
+	cfg.Duration = 500 * time.Millisecond
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := res.Runs[0]
+	// 1000 msg/s for 0.5s is 500 messages, give or take the edges.
+	if q.Sent < 480 || q.Sent > 520 {
+		t.Errorf("sent %d at 1000 msg/s for 500ms, want about 500", q.Sent)
+	}
+	if q.SentRate < 900 || q.SentRate > 1100 {
+		t.Errorf("sent rate %.0f, want about 1000", q.SentRate)
+	}
+	if q.CPU.Wall <= 0 || q.CPU.User+q.CPU.System <= 0 {
+		t.Errorf("cpu %+v, want some", q.CPU)
+	}
+}
+
+func TestRunBrokerKilled(t *testing.T) {
+	url, cmd := startMosquitto(t)
+	cfg := quickConfig(url)
+	cfg.QoS = []packet.QoS{1}
+	cfg.Duration = 30 * time.Second
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = cmd.Process.Kill()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	res, err := Run(ctx, cfg)
+	if err == nil {
+		t.Fatalf("Run with the broker killed = nil error, result %+v", res)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Run with the broker killed hung until the test's deadline: %v", err)
+	}
+	if res == nil || res.Error == "" || len(res.Runs) != 1 || res.Runs[0].Error == "" {
+		t.Errorf("Run with the broker killed gave result %+v, want the error recorded", res)
+	}
+	if strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "bench: ") {
+		t.Errorf("error %q, want one line starting bench:", err)
+	}
+	t.Logf("broker killed: error after %v: %v", time.Since(start).Round(time.Millisecond), err)
+}
+
+func TestRunErrors(t *testing.T) {
+	closed := fmt.Sprintf("mqtt://127.0.0.1:%d", freePort(t))
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"size below header", func(c *Config) { c.Size = HeaderSize - 1 }, "smaller than the"},
+		{"negative rate", func(c *Config) { c.Rate = -1 }, "--rate"},
+		{"bad qos", func(c *Config) { c.QoS = []packet.QoS{3} }, "QoS 3"},
+		{"no publishers", func(c *Config) { c.Publishers = 0 }, "--publishers"},
+		{"no duration or count", func(c *Config) { c.Duration = 0 }, "--duration or --count"},
+		{"bad topic", func(c *Config) { c.Topic = "a/+/b" }, "--topic"},
+		{"unreachable", func(c *Config) {}, "connect"},
+		{"remote too many clients", func(c *Config) { c.Client.URL = "mqtt://192.0.2.1:1883"; c.Publishers = 20 }, "at most 10"},
+		{"remote too fast", func(c *Config) { c.Client.URL = "mqtt://192.0.2.1:1883"; c.Rate = 5000 }, "at most 100 msg/s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := quickConfig(closed)
+			tt.mod(&cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := Run(ctx, cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("Run = %v, want one line containing %q", err, tt.want)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("Run took until the deadline")
+			}
+		})
+	}
+}
+
+func TestValidateShared(t *testing.T) {
+	cfg := quickConfig("mqtt://192.0.2.1:1883")
+	cfg.Rate = 0
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Rate != SharedMaxRate || cfg.ConnectRate != SharedMaxConnect {
+		t.Errorf("remote defaults: rate %v connect rate %v, want %d, %d", cfg.Rate, cfg.ConnectRate, SharedMaxRate, SharedMaxConnect)
+	}
+	cfg = quickConfig("mqtt://192.0.2.1:1883")
+	cfg.Rate, cfg.Publishers, cfg.AllowShared = 0, 50, true
+	if err := cfg.Validate(); err != nil || cfg.Rate != 0 {
+		t.Errorf("AllowShared: Validate = %v, rate %v; want nil, 0", err, cfg.Rate)
+	}
+	for _, u := range []string{"mqtt://127.0.0.1:1", "mqtt://localhost", "mqtt://[::1]:1883", "unix:///tmp/x.sock"} {
+		if ok, err := IsLocal(u); !ok || err != nil {
+			t.Errorf("IsLocal(%q) = %v, %v; want true", u, ok, err)
+		}
+	}
+	for _, u := range []string{"mqtt://test.mosquitto.org", "mqtts://192.0.2.1", "ws://10.0.0.1/mqtt"} {
+		if ok, err := IsLocal(u); ok || err != nil {
+			t.Errorf("IsLocal(%q) = %v, %v; want false", u, ok, err)
+		}
+	}
+}
+
+func TestExpand(t *testing.T) {
+	tests := []struct{ tpl, want string }{
+		{"a/%i/b", "a/7/b"},
+		{"%c/%i", "id/7"},
+		{"100%%/%i", "100%/7"},
+		{"plain", "plain"},
+		{"end%", "end%"},
+		{"%x", "%x"},
+	}
+	for _, tt := range tests {
+		if got := expand(tt.tpl, 7, "id"); got != tt.want {
+			t.Errorf("expand(%q, 7, id) = %q, want %q", tt.tpl, got, tt.want)
+		}
+	}
+}
+
+func TestParseQoSList(t *testing.T) {
+	got, err := ParseQoSList("0, 2,1,2")
+	if err != nil || fmt.Sprint(got) != "[0 2 1]" {
+		t.Errorf("ParseQoSList(0, 2,1,2) = %v, %v; want [0 2 1]", got, err)
+	}
+	for _, bad := range []string{"3", "", "0,,1", "one", "-1"} {
+		if _, err := ParseQoSList(bad); err == nil {
+			t.Errorf("ParseQoSList(%q) = nil error", bad)
+		}
+	}
+}
