@@ -5,14 +5,22 @@ package commands
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"runtime"
 	"runtime/debug"
+	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mqtool/mqtool/client"
 	"github.com/mqtool/mqtool/format"
+	"github.com/mqtool/mqtool/packet"
 )
 
 // Version is set at build time with -ldflags "-X github.com/mqtool/mqtool/commands.Version=...".
@@ -71,6 +79,8 @@ func App(s *format.Streams) *cli.App {
 		EnableBashCompletion: false,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		Commands:             commands(s),
+		// Topics may contain commas.
+		DisableSliceFlagSeparator: true,
 	}
 	return app
 }
@@ -104,7 +114,12 @@ func Main(ctx context.Context, args []string, s *format.Streams) int {
 	// -h is --host in client commands, as in mosquitto; help is --help only.
 	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
-	err := App(s).RunContext(ctx, args)
+	app := App(s)
+	args, err := prepareArgs(app, args)
+	if err != nil {
+		return exitCode(s, err)
+	}
+	err = app.RunContext(ctx, args)
 	return exitCode(s, err)
 }
 
@@ -126,4 +141,86 @@ func exitCode(s *format.Streams, err error) int {
 	}
 	fmt.Fprintf(s.Err, "Error: %v\n", err)
 	return 1
+}
+
+// Exit codes of mosquitto's clients (MOSQ_ERR_*) for failures other than a
+// refused connection, whose code is the CONNACK's.
+const (
+	exitProtocol = 2
+	exitConnLost = 7
+	exitTLS      = 8
+	exitErrno    = 14
+	exitLookup   = 15
+	exitTimeout  = 27
+)
+
+// v3ConnackText is mosquitto_connack_string for return codes 1-5.
+var v3ConnackText = [...]string{
+	1: "Connection Refused: unacceptable protocol version",
+	2: "Connection Refused: identifier rejected",
+	3: "Connection Refused: broker unavailable",
+	4: "Connection Refused: bad user name or password",
+	5: "Connection Refused: not authorised",
+}
+
+// clientExit maps err from a client command to mosquitto's exit code and
+// message, printing the message to s.Err now unless quiet.
+func clientExit(s *format.Streams, err error, quiet bool) error {
+	if err == nil {
+		return nil
+	}
+	var ee *ExitError
+	var ue *usageError
+	if errors.As(err, &ee) || errors.As(err, &ue) {
+		return err
+	}
+	code, msg := 1, "Error: "+err.Error()
+	var ce *client.ConnectError
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalidErr x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &ce):
+		code = ce.Code()
+		if ce.Version == packet.V5 {
+			msg = "Connection error: " + capitalize(ce.Connack.ReasonCode.String())
+			if ce.Connack.ReasonCode == packet.ReasonCode(0x84) {
+				msg += ". Try connecting to an MQTT v5 broker, or use MQTT v3.x mode."
+			}
+		} else if code > 0 && code < len(v3ConnackText) {
+			msg = "Connection error: " + v3ConnackText[code]
+		} else {
+			msg = fmt.Sprintf("Connection error: Connection Refused: unknown reason (%d)", code)
+		}
+		if rs := ce.Connack.Props.ReasonString; rs != "" {
+			msg += " (" + rs + ")"
+		}
+	case errors.As(err, &dnsErr):
+		code = exitLookup
+	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &unknownCA),
+		errors.As(err, &hostErr), errors.As(err, &invalidErr), strings.Contains(err.Error(), "tls: "):
+		code = exitTLS
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT),
+		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		code = exitErrno
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, client.ErrClosed):
+		code = exitConnLost
+	case errors.Is(err, packet.MalformedPacket), errors.Is(err, packet.ProtocolError):
+		code = exitProtocol
+	}
+	if !quiet {
+		fmt.Fprintln(s.Err, msg)
+	}
+	return &ExitError{Code: code, Err: err, Silent: true}
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

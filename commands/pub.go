@@ -1,0 +1,393 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mqtool/mqtool/client"
+	"github.com/mqtool/mqtool/format"
+	"github.com/mqtool/mqtool/packet"
+)
+
+func init() { commandList = append(commandList, pubCommand) }
+
+// pubMode is where pub's message comes from.
+type pubMode int
+
+const (
+	msgNone pubMode = iota
+	msgCmd
+	msgFile
+	msgStdinFile
+	msgStdinLine
+	msgNull
+)
+
+// String returns the flag that selects m.
+func (m pubMode) String() string {
+	return [...]string{"none", "-m", "-f", "-s", "-l", "-n"}[m]
+}
+
+// pubOptions is everything pub was asked to do.
+type pubOptions struct {
+	conn        *connection
+	topic       string
+	qos         packet.QoS
+	retain      bool
+	mode        pubMode
+	message     []byte
+	file        string
+	repeat      int
+	repeatDelay time.Duration
+	props       packet.Properties
+}
+
+func messageFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Category: catMessage,
+			Usage: "send `MESSAGE` as the payload (default: none)"},
+		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Category: catMessage,
+			Usage: "send the contents of `FILE` as one message (default: none)"},
+		&cli.BoolFlag{Name: "stdin-file", Aliases: []string{"s"}, Category: catMessage,
+			Usage: "send the whole of stdin as one message (default: false)"},
+		&cli.BoolFlag{Name: "null-message", Aliases: []string{"n"}, Category: catMessage,
+			Usage: "send a zero-length message (default: false)"},
+	}
+}
+
+func pubCommand(s *format.Streams) *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "topic", Aliases: []string{"t"}, Category: catMessage,
+			Usage: "publish to `TOPIC` (no wildcards) (default: the -L path)"},
+		&cli.IntFlag{Name: "qos", Aliases: []string{"q"}, Category: catMessage,
+			Usage: "QoS of the messages, 0-2; QoS 1 and 2 wait for the broker's acknowledgement"},
+		&cli.BoolFlag{Name: "retain", Aliases: []string{"r"}, Category: catMessage,
+			Usage: "retain the message; a zero-length retained message clears the topic's retained message (default: false)"},
+		&cli.BoolFlag{Name: "stdin-line", Aliases: []string{"l"}, Category: catMessage,
+			Usage: "send each line of stdin as a message over one connection, reconnecting if the link drops; empty lines are zero-length messages (default: false)"},
+		&cli.IntFlag{Name: "repeat", Value: 1, Category: catMessage,
+			Usage: "publish the -m, -f, -s or -n message `N` times"},
+		&cli.Float64Flag{Name: "repeat-delay", Category: catMessage,
+			Usage: "wait `SECONDS` (fractions allowed) between repeated messages"},
+	}
+	flags = append(flags, messageFlags()...)
+	flags = append(flags, connectionFlags("pub")...)
+	return &cli.Command{
+		Name:      "pub",
+		Usage:     "publish messages, like mosquitto_pub",
+		UsageText: "mqtool pub {-t topic | -L URL} {-m message | -f file | -s | -l | -n} [options]",
+		Description: "Publishes one message (or --repeat N, or one per stdin line with -l) and exits once\n" +
+			"QoS 1/2 messages are acknowledged. Flags, output and exit codes follow mosquitto_pub.\n" +
+			"The options file $XDG_CONFIG_HOME/mqtool/pub (else ~/.config/mqtool/pub) is read first.",
+		Flags:        flags,
+		OnUsageError: onUsageError("pub"),
+		Action: func(c *cli.Context) error {
+			o, err := newPubOptions(c, s)
+			if err != nil {
+				return err
+			}
+			return runPub(c.Context, o, s)
+		},
+	}
+}
+
+// onUsageError turns urfave/cli's flag errors into mosquitto-style
+// usage errors for cmd.
+func onUsageError(cmd string) cli.OnUsageErrorFunc {
+	return func(_ *cli.Context, err error, _ bool) error {
+		msg := err.Error()
+		const undefined = "flag provided but not defined: "
+		if len(msg) > len(undefined) && msg[:len(undefined)] == undefined {
+			return usagef(cmd, "Unknown option '%s'.", msg[len(undefined):])
+		}
+		return usagef(cmd, "%s", msg)
+	}
+}
+
+// checkNoArgs rejects positional arguments, which mosquitto's clients do
+// not take.
+func checkNoArgs(c *cli.Context, cmd string) error {
+	if c.Args().Len() > 0 {
+		return usagef(cmd, "Unknown option '%s'.", c.Args().First())
+	}
+	return nil
+}
+
+// messageSource reads -m, -f, -s, -l and -n (those cmd has), allowing one.
+func messageSource(c *cli.Context, cmd string) (pubMode, error) {
+	mode := msgNone
+	for _, f := range []struct {
+		name string
+		mode pubMode
+	}{{"message", msgCmd}, {"file", msgFile}, {"stdin-file", msgStdinFile}, {"stdin-line", msgStdinLine}, {"null-message", msgNull}} {
+		if !c.IsSet(f.name) {
+			continue
+		}
+		if mode != msgNone {
+			return msgNone, usagef(cmd, "Only one type of message can be sent at once.")
+		}
+		mode = f.mode
+	}
+	return mode, nil
+}
+
+func newPubOptions(c *cli.Context, s *format.Streams) (*pubOptions, error) {
+	const cmd = "pub"
+	if err := checkNoArgs(c, cmd); err != nil {
+		return nil, err
+	}
+	mode, err := messageSource(c, cmd)
+	if err != nil {
+		return nil, err
+	}
+	qos := c.Int("qos")
+	if qos < 0 || qos > 2 {
+		return nil, usagef(cmd, "Invalid QoS given: %d", qos)
+	}
+	if c.Int("repeat") < 1 {
+		return nil, usagef(cmd, "--repeat argument must be >0.")
+	}
+	delay := c.Float64("repeat-delay")
+	if delay < 0 {
+		return nil, usagef(cmd, "--repeat-delay argument must be >=0.0.")
+	}
+	if c.IsSet("topic") {
+		if err := checkTopic(cmd, c.String("topic"), "-t"); err != nil {
+			return nil, err
+		}
+	}
+	cn, err := parseConnection(c, cmd, s)
+	if err != nil {
+		return nil, err
+	}
+	o := &pubOptions{
+		conn:        cn,
+		qos:         packet.QoS(qos),
+		retain:      c.Bool("retain"),
+		mode:        mode,
+		file:        c.String("file"),
+		repeat:      c.Int("repeat"),
+		repeatDelay: time.Duration(delay * float64(time.Second)),
+		props:       cn.Props.Publish,
+	}
+	switch {
+	case c.IsSet("topic"):
+		o.topic = c.String("topic")
+	case cn.HasURLTopic:
+		o.topic = cn.URLTopic
+	}
+	switch mode {
+	case msgCmd:
+		o.message = []byte(c.String("message"))
+	case msgFile:
+		b, err := os.ReadFile(o.file)
+		if err != nil {
+			return nil, &ExitError{Code: 1, Err: fmt.Errorf("Error loading input file \"%s\".", o.file), Silent: printNow(s, cn.Quiet, "Error loading input file \"%s\".", o.file)}
+		}
+		o.message = b
+	case msgStdinFile:
+		b, err := io.ReadAll(s.In)
+		if err != nil || len(b) == 0 {
+			return nil, &ExitError{Code: 1, Err: errors.New("Error loading input from stdin."), Silent: printNow(s, cn.Quiet, "Error loading input from stdin.")}
+		}
+		o.message = b
+	}
+	if (!c.IsSet("topic") && !cn.HasURLTopic) || mode == msgNone {
+		return nil, usagef(cmd, "Both topic and message must be supplied.")
+	}
+	return o, nil
+}
+
+// printNow prints a mosquitto runtime error line unless quiet, and
+// reports true so the ExitError is silent either way.
+func printNow(s *format.Streams, quiet bool, f string, args ...any) bool {
+	if !quiet {
+		fmt.Fprintf(s.Err, f+"\n", args...)
+	}
+	return true
+}
+
+// runPub connects, publishes as o says and disconnects.
+func runPub(ctx context.Context, o *pubOptions, s *format.Streams) error {
+	c, err := client.Dial(ctx, o.conn.Options)
+	if err != nil {
+		return clientExit(s, err, o.conn.Quiet)
+	}
+	if o.mode == msgStdinLine {
+		return pubLines(ctx, c, o, s)
+	}
+	retain := o.retain && retainAvailable(c)
+	for i := 0; i < o.repeat; i++ {
+		if i > 0 && o.repeatDelay > 0 {
+			t := time.NewTimer(o.repeatDelay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return finishPub(c, o, s, nil)
+			case <-t.C:
+			}
+		}
+		p := &packet.Publish{Topic: o.topic, QoS: o.qos, Retain: retain, Payload: o.message, Props: o.props}
+		if err := c.Publish(ctx, p); err != nil {
+			var rc packet.ReasonCode
+			if errors.As(err, &rc) && rc.IsError() {
+				if !o.conn.Quiet {
+					fmt.Fprintf(s.Err, "Warning: Publish %d failed: %s.\n", p.PacketID, capitalize(rc.String()))
+				}
+				continue
+			}
+			if ctx.Err() != nil {
+				return finishPub(c, o, s, nil)
+			}
+			c.Close()
+			return clientExit(s, err, o.conn.Quiet)
+		}
+	}
+	return finishPub(c, o, s, nil)
+}
+
+// finishPub sends DISCONNECT and returns err mapped to an exit code.
+func finishPub(c *client.Client, o *pubOptions, s *format.Streams, err error) error {
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	derr := c.Disconnect(dctx, o.conn.DisconnectPacket(0))
+	if err == nil && derr != nil && !errors.Is(derr, client.ErrClosed) {
+		err = derr
+	}
+	return clientExit(s, err, o.conn.Quiet)
+}
+
+func retainAvailable(c *client.Client) bool {
+	ca := c.Connack()
+	return ca == nil || !ca.Props.Has(packet.PropRetainAvailable) || ca.Props.RetainAvailable != 0
+}
+
+// pubLines publishes each line of stdin (without its newline) over one
+// connection, pipelined up to the in-flight window, reconnecting if the
+// link drops.
+func pubLines(ctx context.Context, c *client.Client, o *pubOptions, s *format.Streams) error {
+	in := bufio.NewReaderSize(s.In, 64<<10)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		warned  error
+		pending []byte
+	)
+	done := func(err error) {
+		defer wg.Done()
+		var rc packet.ReasonCode
+		if err != nil && errors.As(err, &rc) && rc.IsError() && !o.conn.Quiet {
+			mu.Lock()
+			fmt.Fprintf(s.Err, "Warning: Publish failed: %s.\n", capitalize(rc.String()))
+			mu.Unlock()
+		} else if err != nil {
+			mu.Lock()
+			warned = err
+			mu.Unlock()
+		}
+	}
+	retain := o.retain && retainAvailable(c)
+	for {
+		line, err := in.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			pending = append(pending, line...)
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			wg.Wait()
+			return finishPub(c, o, s, fmt.Errorf("read stdin: %w", err))
+		}
+		eof := err != nil
+		if len(line) == 0 && len(pending) == 0 && eof {
+			break
+		}
+		payload := make([]byte, 0, len(pending)+len(line))
+		payload = append(append(payload, pending...), line...)
+		pending = pending[:0]
+		if n := len(payload); n > 0 && payload[n-1] == '\n' {
+			payload = payload[:n-1]
+		}
+		for {
+			p := &packet.Publish{Topic: o.topic, QoS: o.qos, Retain: retain, Payload: payload, Props: o.props}
+			wg.Add(1)
+			perr := c.PublishAsync(ctx, p, done)
+			if perr == nil {
+				break
+			}
+			wg.Done()
+			if ctx.Err() != nil {
+				wg.Wait()
+				return finishPub(c, o, s, nil)
+			}
+			select {
+			case <-c.Done():
+			default:
+				wg.Wait()
+				return finishPub(c, o, s, perr)
+			}
+			// The link dropped: connect again and resend this line.
+			wg.Wait()
+			nc, rerr := redial(ctx, o.conn.Options)
+			if rerr != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return clientExit(s, rerr, o.conn.Quiet)
+			}
+			c = nc
+			retain = o.retain && retainAvailable(c)
+		}
+		if eof {
+			break
+		}
+	}
+	wg.Wait()
+	mu.Lock()
+	err := warned
+	mu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		select {
+		case <-c.Done():
+			c.Close()
+			return clientExit(s, err, o.conn.Quiet)
+		default:
+		}
+	}
+	return finishPub(c, o, s, nil)
+}
+
+// redial connects again after the link dropped, backing off from 100ms to
+// 5s, until ctx ends. A refused connection is final.
+func redial(ctx context.Context, opts client.Options) (*client.Client, error) {
+	delay := 100 * time.Millisecond
+	for {
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		c, err := client.Dial(ctx, opts)
+		if err == nil {
+			return c, nil
+		}
+		var ce *client.ConnectError
+		if errors.As(err, &ce) {
+			return nil, err
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+func readAll(s *format.Streams) ([]byte, error) { return io.ReadAll(s.In) }
