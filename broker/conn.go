@@ -413,8 +413,9 @@ func (c *conn) cleanup() {
 		}
 		if will != nil && c.willDelay > 0 && s.serving > 0 {
 			delay := min(c.willDelay, ss.expiry)
-			ss.pendingWill = will
-			ss.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() { s.delayedWill(ss, will) })
+			w := will
+			ss.pendingWill = w
+			ss.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() { s.delayedWill(ss, w) })
 			will = nil
 		}
 		info := ss.info(time.Now())

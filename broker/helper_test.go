@@ -36,6 +36,9 @@ func startServer(t testing.TB, opts Options) (string, *Server) {
 		opts.SysInterval = -1
 	}
 	s := New(opts)
+	serversMu.Lock()
+	servers[ln.Addr().String()] = s
+	serversMu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
@@ -53,6 +56,13 @@ func startServer(t testing.TB, opts Options) (string, *Server) {
 	return ln.Addr().String(), s
 }
 
+// servers maps a test server's address to the Server, for tests that
+// look at its state.
+var (
+	serversMu sync.Mutex
+	servers   = map[string]*Server{}
+)
+
 // tc is a raw MQTT test client that speaks packets with the packet codec.
 type tc struct {
 	t  testing.TB
@@ -69,6 +79,13 @@ func dial(t testing.TB, addr string, v packet.Version) *tc {
 	}
 	t.Cleanup(func() { nc.Close() })
 	return &tc{t: t, nc: nc, br: bufio.NewReader(nc), v: v}
+}
+
+// in returns c reporting failures to t, for clients shared with subtests.
+func (c *tc) in(t testing.TB) *tc {
+	d := *c
+	d.t = t
+	return &d
 }
 
 func (c *tc) send(p packet.Packet) {

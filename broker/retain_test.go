@@ -1,0 +1,109 @@
+package broker
+
+import (
+	"testing"
+
+	"github.com/mqtool/mqtool/packet"
+)
+
+func TestRetained(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			topic := "ret/" + v.String()
+			p := connected(t, addr, v, "ret-pub-"+v.String())
+			p.publish(&packet.Publish{Topic: topic, QoS: 1, PacketID: 1, Retain: true, Payload: []byte("one")})
+			p.publish(&packet.Publish{Topic: topic, QoS: 1, PacketID: 1, Retain: true, Payload: []byte("two")})
+
+			s := connected(t, addr, v, "ret-sub-"+v.String())
+			s.subscribe(1, sub("ret/#", 1))
+			got := s.sync()
+			if len(got) != 1 {
+				t.Fatalf("got %v, want the one retained message", got)
+			}
+			pub := got[0].(*packet.Publish)
+			if string(pub.Payload) != "two" || !pub.Retain {
+				t.Errorf("retained delivery %q retain=%v, want \"two\" with retain set (replaced)", pub.Payload, pub.Retain)
+			}
+			s.send(&packet.Puback{PacketID: pub.PacketID})
+
+			// A live message to an existing subscriber has retain cleared.
+			p.publish(&packet.Publish{Topic: topic, QoS: 0, Retain: true, Payload: []byte("three")})
+			live := recvAs[*packet.Publish](s)
+			if live.Retain {
+				t.Errorf("live delivery has retain set, want cleared [MQTT-3.3.1-9]")
+			}
+
+			// Empty payload deletes.
+			p.publish(&packet.Publish{Topic: topic, QoS: 1, PacketID: 1, Retain: true})
+			s2 := connected(t, addr, v, "ret-sub2-"+v.String())
+			s2.subscribe(1, sub(topic, 1))
+			if got := s2.sync(); len(got) != 0 {
+				t.Errorf("got %v after delete, want no retained message", got)
+			}
+		})
+	}
+}
+
+func TestRetainHandling(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	p := connected(t, addr, packet.V5, "rh-pub")
+	p.publish(&packet.Publish{Topic: "rh", QoS: 0, Retain: true, Payload: []byte("r")})
+	tests := []struct {
+		name   string
+		rh     packet.RetainHandling
+		first  int
+		second int // after subscribing again to the same filter
+	}{
+		{"0 always", packet.SendRetained, 1, 1},
+		{"1 if new", packet.SendRetainedIfNew, 1, 0},
+		{"2 never", packet.DoNotSendRetained, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := connected(t, addr, packet.V5, "rh-"+tt.name)
+			s.subscribe(1, packet.Subscription{Filter: "rh", RetainHandling: tt.rh})
+			if got := s.sync(); len(got) != tt.first {
+				t.Errorf("first subscribe: %d retained, want %d", len(got), tt.first)
+			}
+			s.subscribe(2, packet.Subscription{Filter: "rh", RetainHandling: tt.rh})
+			if got := s.sync(); len(got) != tt.second {
+				t.Errorf("second subscribe: %d retained, want %d", len(got), tt.second)
+			}
+		})
+	}
+}
+
+func TestRetainAsPublished(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	rap := connected(t, addr, packet.V5, "rap")
+	rap.subscribe(1, packet.Subscription{Filter: "rap", RetainAsPublished: true})
+	plain := connected(t, addr, packet.V5, "rap-plain")
+	plain.subscribe(1, sub("rap", 0))
+	p := connected(t, addr, packet.V5, "rap-pub")
+	p.publish(&packet.Publish{Topic: "rap", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("x")})
+	if got := recvAs[*packet.Publish](rap); !got.Retain {
+		t.Errorf("Retain As Published subscriber got retain=false, want true")
+	}
+	if got := recvAs[*packet.Publish](plain); got.Retain {
+		t.Errorf("plain subscriber got retain=true, want false")
+	}
+}
+
+func TestRetainedExpired(t *testing.T) {
+	addr, s := startServer(t, Options{})
+	p := connected(t, addr, packet.V5, "rexp-pub")
+	pub := &packet.Publish{Topic: "rexp", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("x")}
+	pub.Props.SetUint(packet.PropMessageExpiry, 1)
+	p.publish(pub)
+	// Age the stored message instead of sleeping past its expiry.
+	s.store.Retained("rexp", func(m *Message) bool {
+		m.Expires = m.Expires.Add(-2 * 1e9)
+		return true
+	})
+	c := connected(t, addr, packet.V5, "rexp-sub")
+	c.subscribe(1, sub("rexp", 1))
+	if got := c.sync(); len(got) != 0 {
+		t.Errorf("got %v, want no expired retained message", got)
+	}
+}

@@ -1,0 +1,163 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mqtool/mqtool/packet"
+)
+
+func willConnect(id string, v packet.Version, keepAlive uint16) *packet.Connect {
+	return &packet.Connect{ClientID: id, CleanStart: true, KeepAlive: keepAlive,
+		Will: &packet.Will{Topic: "will/" + id, Payload: []byte("gone"), QoS: 1}}
+}
+
+func TestWill(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	watcher := connected(t, addr, packet.V5, "will-watch")
+	watcher.subscribe(1, sub("will/#", 1))
+	tests := []struct {
+		name     string
+		v        packet.Version
+		keep     uint16
+		end      func(c *tc)
+		wantWill bool
+	}{
+		{"socket closed 3.1.1", packet.V311, 0, func(c *tc) { c.nc.Close() }, true},
+		{"socket closed 5", packet.V5, 0, func(c *tc) { c.nc.Close() }, true},
+		{"protocol error", packet.V311, 0, func(c *tc) { c.sendRaw([]byte{0xF0, 0x00}); c.closed() }, true},
+		{"keep alive timeout", packet.V311, 1, func(c *tc) { c.closed() }, true},
+		{"normal disconnect 3.1.1", packet.V311, 0, func(c *tc) { c.send(&packet.Disconnect{}); c.closed() }, false},
+		{"normal disconnect 5", packet.V5, 0, func(c *tc) { c.send(&packet.Disconnect{}); c.closed() }, false},
+		{"disconnect with will 5", packet.V5, 0, func(c *tc) {
+			c.send(&packet.Disconnect{ReasonCode: packet.DisconnectWithWillMessage})
+			c.closed()
+		}, true},
+		{"takeover", packet.V311, 0, func(c *tc) {
+			n := dial(c.t, c.nc.RemoteAddr().String(), packet.V311)
+			n.connect(&packet.Connect{ClientID: "will-" + "takeover", CleanStart: true})
+			c.closed()
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "will-" + tt.name
+			if tt.name == "takeover" {
+				id = "will-takeover"
+			}
+			c := dial(t, addr, tt.v)
+			c.connect(willConnect(id, tt.v, tt.keep))
+			tt.end(c)
+			if tt.wantWill {
+				got := recvAs[*packet.Publish](watcher.in(t))
+				if got.Topic != "will/"+id || string(got.Payload) != "gone" || got.QoS != 1 {
+					t.Errorf("will = %+v, want \"gone\" on will/%s at QoS 1", got, id)
+				}
+				watcher.send(&packet.Puback{PacketID: got.PacketID})
+				return
+			}
+			// A late will would be queued before the PINGRESP of a sync
+			// made after the server has processed the disconnect.
+			waitFor(t, "client gone", func() bool { return !sessionExists(t, addr, id) })
+			if got := watcher.in(t).sync(); len(got) != 0 {
+				t.Errorf("got %v, want no will after a normal DISCONNECT", got)
+			}
+		})
+	}
+}
+
+// sessionExists reports whether the server at addr holds a session for id.
+// It is filled in by tests through serverOf.
+func sessionExists(t testing.TB, addr, id string) bool {
+	serversMu.Lock()
+	s := servers[addr]
+	serversMu.Unlock()
+	if s == nil {
+		t.Fatalf("no server registered for %s", addr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.sessions[id]
+	return ok
+}
+
+func TestWillRetainedAndQoS(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	c := dial(t, addr, packet.V311)
+	cp := willConnect("wr", packet.V311, 0)
+	cp.Will.Retain = true
+	cp.Will.QoS = 2
+	c.connect(cp)
+	c.nc.Close()
+	w := connected(t, addr, packet.V311, "wr-watch")
+	waitFor(t, "retained will", func() bool {
+		w.subscribe(1, sub("will/wr", 2))
+		got := w.sync()
+		for _, g := range got {
+			if p := g.(*packet.Publish); p.Retain && p.QoS == 2 && string(p.Payload) == "gone" {
+				w.send(&packet.Pubrec{PacketID: p.PacketID})
+				recvAs[*packet.Pubrel](w)
+				w.send(&packet.Pubcomp{PacketID: p.PacketID})
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestWillDelay(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	watcher := connected(t, addr, packet.V5, "wd-watch")
+	watcher.subscribe(1, sub("will/#", 0))
+
+	connectDelayed := func(id string) *tc {
+		c := dial(t, addr, packet.V5)
+		cp := willConnect(id, packet.V5, 0)
+		cp.CleanStart = false
+		cp.Props.SetUint(packet.PropSessionExpiry, 60)
+		cp.Will.Props.SetUint(packet.PropWillDelay, 1)
+		c.connect(cp)
+		return c
+	}
+	t.Run("sent after delay", func(t *testing.T) {
+		c := connectDelayed("wd1")
+		start := time.Now()
+		c.nc.Close()
+		got := recvAs[*packet.Publish](watcher.in(t))
+		if d := time.Since(start); got.Topic != "will/wd1" || d < 900*time.Millisecond {
+			t.Errorf("will %q after %v, want will/wd1 after about 1s", got.Topic, d)
+		}
+	})
+	t.Run("cancelled by reconnect", func(t *testing.T) {
+		c := connectDelayed("wd2")
+		c.nc.Close()
+		waitFor(t, "wd2 offline", func() bool { return sessionOffline(t, addr, "wd2") })
+		n := dial(t, addr, packet.V5)
+		if ack := n.connect(&packet.Connect{ClientID: "wd2"}); !ack.SessionPresent {
+			t.Fatalf("reconnect: session present = false")
+		}
+		// Give the cancelled timer's moment time to pass while watching.
+		deadline := time.Now().Add(1500 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			if got := watcher.in(t).sync(); len(got) != 0 {
+				t.Fatalf("got %v, want no will after reconnect within the delay", got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+func sessionOffline(t testing.TB, addr, id string) bool {
+	serversMu.Lock()
+	s := servers[addr]
+	serversMu.Unlock()
+	s.mu.Lock()
+	ss := s.sessions[id]
+	s.mu.Unlock()
+	if ss == nil {
+		return false
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.conn == nil
+}
