@@ -65,10 +65,12 @@ type conn struct {
 	wq       []packet.Packet
 	wq0      int // QoS 0 PUBLISH packets in wq
 	writing  bool
-	closing  bool // close the socket once wq is written
+	closing  bool // accept no more packets
+	closeReq bool // close the socket once wq is written
 	dead     bool // socket closed or failed: discard writes
 	aliasOut map[string]uint16
-	stopping atomic.Bool
+	stopping atomic.Bool // the server is shutting down
+	kicked   atomic.Bool // closed by the server: takeover or shutdown
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -158,15 +160,15 @@ func (c *conn) serve(ctx context.Context) {
 	}
 }
 
-// fail ends the connection after err: v5 clients get DISCONNECT with the
-// reason code err carries [MQTT-4.13.1-1]; 3.1.x clients are closed.
+// fail reports why the connection ends: v5 clients get DISCONNECT with the
+// reason code err carries [MQTT-4.13.1-1]; 3.1.x clients are just closed,
+// by serve once the session is detached.
 func (c *conn) fail(err error) {
-	if errors.Is(err, errClientDisconnect) {
-		c.s.logf(LogInfo, "Client %s disconnected.", c.clientID)
-		c.close()
+	if c.kicked.Load() {
 		return
 	}
-	if c.stopping.Load() {
+	if errors.Is(err, errClientDisconnect) {
+		c.s.logf(LogInfo, "Client %s disconnected.", c.clientID)
 		return
 	}
 	var rc packet.ReasonCode
@@ -176,20 +178,16 @@ func (c *conn) fail(err error) {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		rc = packet.KeepAliveTimeout
 		c.s.logf(LogInfo, "Client %s has exceeded timeout, disconnecting.", c.clientID)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
+		c.s.logf(LogInfo, "Client %s closed its connection.", c.clientID)
+		return
 	default:
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-			c.s.logf(LogInfo, "Client %s closed its connection.", c.clientID)
-		} else {
-			c.s.logf(LogInfo, "Client %s disconnected: %v.", c.clientID, err)
-		}
-		c.close()
+		c.s.logf(LogInfo, "Client %s disconnected: %v.", c.clientID, err)
 		return
 	}
 	if c.version == packet.V5 && packet.ValidReason(packet.DISCONNECT, rc) && rc.IsError() {
 		c.closeWith(&packet.Disconnect{ReasonCode: rc})
-		return
 	}
-	c.close()
 }
 
 func (c *conn) logDebug(format string, args ...any) { c.s.logf(LogDebug, format, args...) }
@@ -363,11 +361,16 @@ func (s *Server) takeSession(c *conn, id string, clean bool, expiry uint32) (*se
 // takeover closes c because another connection took its client id.
 func (c *conn) takeover() {
 	c.s.logf(LogNotice, "Client %s already connected, closing old connection.", c.clientID)
-	if c.version == packet.V5 {
-		c.closeWith(&packet.Disconnect{ReasonCode: packet.SessionTakenOver})
-	} else {
-		c.close()
+	c.kick(packet.SessionTakenOver)
+}
+
+// kick makes the read loop end: v5 clients get DISCONNECT rc first.
+func (c *conn) kick(rc packet.ReasonCode) {
+	c.kicked.Store(true)
+	if c.version == packet.V5 && c.sess != nil {
+		c.closeWith(&packet.Disconnect{ReasonCode: rc})
 	}
+	c.nc.SetReadDeadline(time.Now())
 }
 
 // cleanup runs when an accepted connection ends: it detaches from the
@@ -680,7 +683,7 @@ func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.dead || c.closing {
-		return true // stays inflight for the next connection
+		return sm.QoS > packet.AtMostOnce // QoS 1/2 stay inflight for the next connection
 	}
 	if sm.QoS == packet.AtMostOnce {
 		o := &c.s.opts
@@ -731,7 +734,7 @@ func (c *conn) push(p packet.Packet) {
 	}
 }
 
-// closeWith writes p as the last packet and then closes the socket.
+// closeWith queues p as the last packet; the socket closes when serve ends.
 func (c *conn) closeWith(p packet.Packet) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -750,7 +753,7 @@ func (c *conn) close() {
 	if c.dead {
 		return
 	}
-	c.closing = true
+	c.closing, c.closeReq = true, true
 	if !c.writing {
 		c.dead = true
 		c.nc.Close()
@@ -763,11 +766,7 @@ func (c *conn) close() {
 // 0x8B (server shutting down); wills are not sent.
 func (c *conn) shutdown() {
 	c.stopping.Store(true)
-	if c.version == packet.V5 && c.sess != nil {
-		c.closeWith(&packet.Disconnect{ReasonCode: packet.ServerShuttingDown})
-	}
-	c.close()
-	c.nc.SetReadDeadline(time.Now())
+	c.kick(packet.ServerShuttingDown)
 }
 
 // writeLoop writes queued packets until the queue is empty, then exits.
@@ -786,7 +785,7 @@ func (c *conn) writeLoop() {
 		if len(c.wq) == 0 || c.dead {
 			c.writing = false
 			c.wq = nil
-			if c.closing && !c.dead {
+			if c.closeReq && !c.dead {
 				c.dead = true
 				c.nc.Close()
 			}
