@@ -109,3 +109,88 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReceive measures how fast one client drains messages a server
+// pushes as fast as it can (64-byte payload; QoS 1 messages are acknowledged
+// by the client).
+func BenchmarkReceive(b *testing.B) {
+	for _, qos := range []packet.QoS{0, 1} {
+		b.Run("qos"+qos.String(), func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			n := b.N
+			serverDone := make(chan error, 1)
+			go func() {
+				serverDone <- func() error {
+					c, err := ln.Accept()
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					br := bufio.NewReaderSize(c, 64<<10)
+					if _, err := packet.Read(br, packet.V311, 0); err != nil {
+						return err
+					}
+					bw := bufio.NewWriterSize(c, 64<<10)
+					packet.Write(bw, &packet.Connack{}, packet.V311)
+					bw.Flush()
+					// Drain acks concurrently so neither side blocks.
+					acks := make(chan error, 1)
+					go func() {
+						for {
+							p, err := packet.Read(br, packet.V311, 0)
+							if err != nil {
+								acks <- err
+								return
+							}
+							if _, ok := p.(*packet.Disconnect); ok {
+								acks <- nil
+								return
+							}
+						}
+					}()
+					p := &packet.Publish{Topic: "bench/topic", QoS: qos, Payload: make([]byte, 64)}
+					for i := range n {
+						if qos > 0 {
+							p.PacketID = uint16(i%65535) + 1
+						}
+						if err := packet.Write(bw, p, packet.V311); err != nil {
+							return err
+						}
+					}
+					if err := bw.Flush(); err != nil {
+						return err
+					}
+					return <-acks
+				}()
+			}()
+			var got int
+			all := make(chan struct{})
+			c, err := Dial(context.Background(), Options{URL: "mqtt://" + ln.Addr().String(), ClientID: "drain", CleanStart: true,
+				OnMessage: func(p *packet.Publish) {
+					got++
+					if got == n {
+						close(all)
+					}
+				}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(64)
+			b.ReportAllocs()
+			b.ResetTimer()
+			<-all
+			b.StopTimer()
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msg/s")
+			if err := c.Disconnect(context.Background(), nil); err != nil {
+				b.Fatal(err)
+			}
+			if err := <-serverDone; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

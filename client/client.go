@@ -126,8 +126,10 @@ type Client struct {
 		pubcomp packet.Pubcomp
 	}
 
-	closing       atomic.Bool // Disconnect or Close called: drop further messages
-	disconnecting atomic.Bool // DISCONNECT queued: the server closing is expected
+	closing       atomic.Bool                       // Disconnect or Close called: drop further messages
+	disconnecting atomic.Bool                       // DISCONNECT queued: the server closing is expected
+	inCallback    atomic.Bool                       // the read goroutine is running a callback
+	pendingDisc   atomic.Pointer[packet.Disconnect] // Disconnect called from a callback
 	stopOnce      sync.Once
 	stop          chan struct{} // closed when the connection is being torn down
 	errMu         sync.Mutex
@@ -339,28 +341,52 @@ func (c *Client) Err() error {
 func (c *Client) Close() error {
 	c.closing.Store(true)
 	c.shutdown(nil)
-	<-c.done
+	c.waitDone()
 	return nil
+}
+
+// waitDone waits for the read goroutine to finish, unless we are running
+// on it (in a callback), where waiting would never end.
+func (c *Client) waitDone() {
+	if !c.inCallback.Load() {
+		<-c.done
+	}
+}
+
+// callback runs f on the read goroutine, marking that Close and Disconnect
+// must not wait for that goroutine.
+func (c *Client) callback(f func()) {
+	c.inCallback.Store(true)
+	defer c.inCallback.Store(false)
+	f()
 }
 
 // Disconnect sends DISCONNECT (d nil: normal disconnection), waits until it
 // is written, and closes the connection [MQTT-3.14.4-1]. The reason code and
-// properties of d are sent at v5 only.
+// properties of d are sent at v5 only. Called from a callback (OnMessage,
+// a PublishAsync done), it returns at once and the DISCONNECT follows the
+// acknowledgement of the message being handled; Done tells when it is over.
 func (c *Client) Disconnect(ctx context.Context, d *packet.Disconnect) error {
 	if d == nil {
 		d = &packet.Disconnect{}
 	}
 	c.closing.Store(true)
+	if c.inCallback.Load() {
+		// On the read goroutine: finish after the callback, once the
+		// message's acknowledgement is queued.
+		c.pendingDisc.CompareAndSwap(nil, d)
+		return nil
+	}
 	c.disconnecting.Store(true)
-	err := c.send(ctx, d)
+	err := c.sendLast(ctx, d)
 	if err == nil {
 		err = c.waitFlushed(ctx)
 	}
-	if err == nil {
-		err = c.halfClose(ctx)
+	if err == nil && !c.inCallback.Load() {
+		c.halfClose(ctx)
 	}
 	c.shutdown(nil)
-	<-c.done
+	c.waitDone()
 	if err != nil {
 		if errors.Is(err, ErrClosed) {
 			if cause := c.Err(); cause != nil {
@@ -375,16 +401,16 @@ func (c *Client) Disconnect(ctx context.Context, d *packet.Disconnect) error {
 // halfClose shuts the write side of a TCP or unix connection and waits
 // briefly for the server to close its side, so that unread data on our side
 // cannot turn the close into a reset that loses the DISCONNECT.
-func (c *Client) halfClose(ctx context.Context) error {
+func (c *Client) halfClose(ctx context.Context) {
 	cw, ok := c.conn.(interface{ CloseWrite() error })
 	if !ok {
-		return nil
+		return
 	}
 	if _, isTLS := c.conn.(*tls.Conn); isTLS {
-		return nil
+		return
 	}
 	if cw.CloseWrite() != nil {
-		return nil
+		return
 	}
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
@@ -393,7 +419,6 @@ func (c *Client) halfClose(ctx context.Context) error {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	return nil
 }
 
 // shutdown records why the connection ends (the first cause wins; nil for
@@ -459,8 +484,6 @@ func (c *Client) readLoop() {
 		p, err := packet.Read(c.br, c.version, c.readMax)
 		if err != nil {
 			switch {
-			case c.disconnecting.Load():
-				cause = nil
 			case errors.Is(err, io.EOF):
 				cause = errors.New("client: connection closed by server")
 			default:
@@ -478,6 +501,17 @@ func (c *Client) readLoop() {
 		if cause = c.handle(p); cause != nil {
 			break
 		}
+		if d := c.pendingDisc.Load(); d != nil && !c.disconnecting.Load() {
+			c.disconnecting.Store(true)
+			if c.sendLast(context.Background(), d) != nil {
+				break
+			}
+			// Read on until the server closes, for at most a second.
+			c.conn.SetReadDeadline(time.Now().Add(time.Second))
+		}
+	}
+	if c.disconnecting.Load() {
+		cause = nil
 	}
 	c.shutdown(cause)
 	c.wg.Wait()
@@ -538,7 +572,7 @@ func (c *Client) handle(p packet.Packet) error {
 		c.pingSent.Store(0)
 	case *packet.Disconnect:
 		if c.onDisc != nil {
-			c.onDisc(p)
+			c.callback(func() { c.onDisc(p) })
 		}
 		msg := "client: server sent DISCONNECT"
 		if p.Props.ReasonString != "" {
@@ -602,7 +636,7 @@ func (c *Client) handlePublish(p *packet.Publish) error {
 
 func (c *Client) deliver(p *packet.Publish) {
 	if c.onMessage != nil && !c.closing.Load() {
-		c.onMessage(p)
+		c.callback(func() { c.onMessage(p) })
 	}
 }
 
@@ -610,6 +644,9 @@ func (c *Client) deliver(p *packet.Publish) {
 // queue means the connection is already going down.
 func (c *Client) sendAck(p packet.Packet) error {
 	if err := c.send(context.Background(), p); err != nil {
+		if c.disconnecting.Load() {
+			return nil // keep reading until the server closes
+		}
 		return c.closedErr()
 	}
 	return nil

@@ -738,3 +738,54 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseFromCallback(t *testing.T) {
+	tests := []struct {
+		name  string
+		close func(c *Client) error
+		want  packet.Type // what the server sees after the publish's ack
+	}{
+		{"Disconnect", func(c *Client) error { return c.Disconnect(context.Background(), nil) }, packet.DISCONNECT},
+		{"Close", func(c *Client) error { return c.Close() }, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startFake(t, func(f *fakeConn) {
+				f.accept(nil)
+				f.write(&packet.Publish{Topic: "t", QoS: 1, PacketID: 1})
+				f.write(&packet.Publish{Topic: "t", QoS: 1, PacketID: 2})
+				if tt.want == packet.DISCONNECT {
+					// The message handled when Disconnect was called is acknowledged first.
+					if a := expect[*packet.Puback](f); a == nil || a.PacketID != 1 {
+						t.Errorf("PUBACK %+v, want id 1 before DISCONNECT", a)
+					}
+				}
+				p, err := f.readWithin(fakeTimeout)
+				switch {
+				case tt.want == 0 && err == nil:
+					t.Errorf("server got %s, want the connection closed", p.Type())
+				case tt.want != 0 && (err != nil || p.Type() != tt.want):
+					t.Errorf("server got %v %v, want %s", p, err, tt.want)
+				}
+			})
+			var c *Client
+			ready := make(chan struct{})
+			errs := make(chan error, 2)
+			c = dial(t, s, Options{OnMessage: func(p *packet.Publish) {
+				<-ready
+				errs <- tt.close(c)
+			}})
+			close(ready)
+			waitDone(t, c)
+			if err := <-errs; err != nil {
+				t.Errorf("%s from OnMessage = %v", tt.name, err)
+			}
+			if len(errs) != 0 {
+				t.Errorf("OnMessage called after %s", tt.name)
+			}
+			if c.Err() != nil {
+				t.Errorf("Err() = %v, want nil", c.Err())
+			}
+		})
+	}
+}

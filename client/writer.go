@@ -109,6 +109,15 @@ func (c *Client) waitFlushed(ctx context.Context) error {
 
 // send encodes p into the write queue, waiting for room while ctx allows.
 func (c *Client) send(ctx context.Context, p packet.Packet) error {
+	return c.enqueue(ctx, p, false)
+}
+
+// sendLast queues p as the last packet of the connection: later sends fail.
+func (c *Client) sendLast(ctx context.Context, p packet.Packet) error {
+	return c.enqueue(ctx, p, true)
+}
+
+func (c *Client) enqueue(ctx context.Context, p packet.Packet, last bool) error {
 	w := &c.w
 	w.mu.Lock()
 	if err := w.waitRoom(ctx, c.stop); err != nil {
@@ -125,6 +134,9 @@ func (c *Client) send(ctx context.Context, p packet.Packet) error {
 	}
 	w.buf = buf
 	w.commit(start)
+	if last {
+		w.closed = true
+	}
 	w.mu.Unlock()
 	return nil
 }
