@@ -435,8 +435,8 @@ func (p *Properties) encodable() error {
 		default:
 			continue
 		}
-		if err := lenErr("property "+id.String(), n); err != nil {
-			return err
+		if n > 0xFFFF {
+			return lenErr("property "+id.String(), n)
 		}
 	}
 	for _, u := range p.User {
