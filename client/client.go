@@ -166,10 +166,13 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		conn, err = dialURL(ctx, &opts)
 	}
 	if err != nil {
-		if !strings.HasPrefix(err.Error(), "client: ") {
-			err = fmt.Errorf("client: connect: %w", err)
+		if strings.HasPrefix(err.Error(), "client: ") {
+			return nil, err
 		}
-		return nil, err
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			return nil, fmt.Errorf("client: connect: %w: %w", ctx.Err(), err)
+		}
+		return nil, fmt.Errorf("client: connect: %w", err)
 	}
 	c, err := handshake(ctx, conn, &opts)
 	if err != nil {
@@ -224,7 +227,7 @@ func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 
 	c := &Client{
 		conn:      conn,
-		br:        bufio.NewReaderSize(conn, 64<<10),
+		br:        bufio.NewReaderSize(conn, 32<<10),
 		version:   opts.Version,
 		clientID:  opts.ClientID,
 		keepAlive: time.Duration(opts.KeepAlive) * time.Second,

@@ -789,3 +789,63 @@ func TestCloseFromCallback(t *testing.T) {
 		})
 	}
 }
+
+func TestHostileServer(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  []byte // sent after CONNACK, then the server closes
+		want error
+	}{
+		{"PUBLISH QoS 3", []byte{0x36, 0x05, 0x00, 0x01, 'a', 0x00, 0x01}, packet.MalformedPacket},
+		{"remaining length of 5 bytes", []byte{0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01}, packet.MalformedPacket},
+		{"packet type 0", []byte{0x00, 0x00}, packet.MalformedPacket},
+		{"second CONNACK", []byte{0x20, 0x02, 0x00, 0x00}, packet.ProtocolError},
+		{"SUBSCRIBE from server", []byte{0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x00}, packet.ProtocolError},
+		{"PUBLISH without topic", []byte{0x30, 0x03, 0x00, 0x00, 'x'}, packet.TopicNameInvalid},
+		{"truncated body", []byte{0x30, 0x0A, 0x00, 0x01}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startFake(t, func(f *fakeConn) {
+				f.accept(nil)
+				f.c.Write(tt.raw)
+				if tt.want != nil {
+					f.readWithin(fakeTimeout) // until the client closes
+				}
+			})
+			msgs := 0
+			c := dial(t, s, Options{OnMessage: func(*packet.Publish) { msgs++ }})
+			waitDone(t, c)
+			err := c.Err()
+			if err == nil || !strings.HasPrefix(err.Error(), "client: ") {
+				t.Fatalf("Err() = %v, want a client: error", err)
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("Err() = %v, want %v", err, tt.want)
+			}
+			if msgs != 0 {
+				t.Errorf("%d messages delivered", msgs)
+			}
+		})
+	}
+	t.Run("acks for unknown ids are ignored", func(t *testing.T) {
+		s := startFake(t, func(f *fakeConn) {
+			f.accept(nil)
+			f.write(&packet.Puback{PacketID: 9})
+			f.write(&packet.Pubcomp{PacketID: 9})
+			f.write(&packet.Suback{PacketID: 9, ReasonCodes: []packet.ReasonCode{0}})
+			p := expect[*packet.Publish](f)
+			if p != nil {
+				f.write(&packet.Puback{PacketID: p.PacketID})
+			}
+			expect[*packet.Disconnect](f)
+		})
+		c := dial(t, s, Options{})
+		if err := c.Publish(context.Background(), &packet.Publish{Topic: "t", QoS: 1}); err != nil {
+			t.Errorf("Publish = %v", err)
+		}
+		if err := c.Disconnect(context.Background(), nil); err != nil {
+			t.Errorf("Disconnect = %v", err)
+		}
+	})
+}

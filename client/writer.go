@@ -29,6 +29,8 @@ type writer struct {
 }
 
 func (w *writer) init() {
+	w.buf = make([]byte, 0, 4<<10)
+	w.spare = make([]byte, 0, 4<<10)
 	w.kick = make(chan struct{}, 1)
 	w.lastWrite.Store(time.Now().UnixNano())
 }
