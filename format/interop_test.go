@@ -182,6 +182,8 @@ func interopMessages(prefix string) []interopMessage {
 		{args: []string{"-t", prefix + "text", "-q", "0"}, payload: []byte("not json")},
 		{args: []string{"-t", prefix + "ünï/code", "-q", "2", "-D", "publish", "user-property", "ä", "ö"}, payload: []byte("\"quoted\" \\ tab\t ü \x1f")},
 		{args: []string{"-t", prefix + "eight", "-q", "1"}, payload: []byte("\x01\x23\x45\x67\x89\xab\xcd\xef")},
+		{args: []string{"-t", prefix + "json/edge", "-q", "0"}, payload: []byte("\xEF\xBB\xBF[1.0,007,1e400,-1e-7,\"\\ud83d\\ude00\",\"a\\u0000b\",{\"k\":1,\"k\":2},\"\x01\"]")},
+		{args: []string{"-t", prefix + "json/space", "-q", "0"}, payload: []byte("\x01\x1f7\x02")},
 	}
 }
 
@@ -232,6 +234,7 @@ func interopCases() []interopCase {
 		timed(f("JSON payload", "%J")),
 		timed(pretty(f("JSON payload pretty", "%J"))),
 		timed(f("JSON payload between fields", "<%t %J %l>")),
+		timed(f("JSON payload twice", "%J%J")),
 		timed(f("JSON", "%j")),
 		timed(pretty(f("JSON pretty", "%j"))),
 		timed(f("ISO time", "%I|%30I|%-30I|%.10I")),

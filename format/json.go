@@ -22,6 +22,7 @@ var ErrPayload = errors.New("format: payload does not suit the output format")
 // the template is still printed, with nothing for %J.
 type InvalidJSONError struct {
 	Topic string
+	n     int // %J fields that failed in the message, when more than one
 }
 
 // Error names the topic.
@@ -29,9 +30,10 @@ func (e *InvalidJSONError) Error() string {
 	return "format: message payload is not valid JSON on topic " + e.Topic
 }
 
-// Notice returns the line mosquitto_sub writes to stderr for the error.
+// Notice returns what mosquitto_sub writes to stderr for the error: one
+// line for each %J in the template.
 func (e *InvalidJSONError) Notice() string {
-	return "Error: Message payload is not valid JSON on topic " + e.Topic + ".\n"
+	return strings.Repeat("Error: Message payload is not valid JSON on topic "+e.Topic+".\n", max(e.n, 1))
 }
 
 func (e *InvalidJSONError) Unwrap() error { return ErrPayload }

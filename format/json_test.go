@@ -206,3 +206,19 @@ func TestInvalidJSONPayload(t *testing.T) {
 		t.Errorf("Notice() = %q, want %q", je.Notice(), want)
 	}
 }
+
+func TestInvalidJSONPayloadTwice(t *testing.T) {
+	p, err := NewPrinter(Output{Format: "%J%J"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Print(&strings.Builder{}, &packet.Publish{Topic: "t", Payload: []byte("x")}, testTime)
+	var je *InvalidJSONError
+	if !errors.As(err, &je) {
+		t.Fatalf("Print error = %v, want *InvalidJSONError", err)
+	}
+	want := strings.Repeat("Error: Message payload is not valid JSON on topic t.\n", 2)
+	if je.Notice() != want {
+		t.Errorf("Notice() = %q, want %q", je.Notice(), want)
+	}
+}

@@ -181,8 +181,16 @@ func (t *template) render(b []byte, m *packet.Publish, now time.Time, pretty boo
 		case segField:
 			var err error
 			b, err = renderField(b, &sg.f, m, now, pretty)
-			if err != nil && firstErr == nil {
+			if err == nil {
+				break
+			}
+			if firstErr == nil {
 				firstErr = err
+			}
+			if je, ok := firstErr.(*InvalidJSONError); ok && err != firstErr {
+				if _, again := err.(*InvalidJSONError); again {
+					je.n = max(je.n, 1) + 1
+				}
 			}
 		}
 	}
