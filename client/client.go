@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,7 +131,7 @@ type Client struct {
 
 	closing       atomic.Bool                       // Disconnect or Close called: drop further messages
 	disconnecting atomic.Bool                       // DISCONNECT queued: the server closing is expected
-	inCallback    atomic.Bool                       // the read goroutine is running a callback
+	readerID      atomic.Uint64                     // goroutine id of the read goroutine
 	pendingDisc   atomic.Pointer[packet.Disconnect] // Disconnect called from a callback
 	stopOnce      sync.Once
 	stop          chan struct{} // closed when the connection is being torn down
@@ -351,17 +354,29 @@ func (c *Client) Close() error {
 // waitDone waits for the read goroutine to finish, unless we are running
 // on it (in a callback), where waiting would never end.
 func (c *Client) waitDone() {
-	if !c.inCallback.Load() {
+	if !c.onReader() {
 		<-c.done
 	}
 }
 
-// callback runs f on the read goroutine, marking that Close and Disconnect
-// must not wait for that goroutine.
-func (c *Client) callback(f func()) {
-	c.inCallback.Store(true)
-	defer c.inCallback.Store(false)
-	f()
+// onReader reports whether the caller runs on the read goroutine, that is
+// in a callback. Only Close and Disconnect ask, so the cost of finding the
+// goroutine id does not matter.
+func (c *Client) onReader() bool {
+	return goroutineID() == c.readerID.Load()
+}
+
+// goroutineID returns the current goroutine's id from its stack header,
+// "goroutine 123 [running]:".
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseUint(string(b), 10, 64)
+	return id
 }
 
 // Disconnect sends DISCONNECT (d nil: normal disconnection), waits until it
@@ -374,7 +389,7 @@ func (c *Client) Disconnect(ctx context.Context, d *packet.Disconnect) error {
 		d = &packet.Disconnect{}
 	}
 	c.closing.Store(true)
-	if c.inCallback.Load() {
+	if c.onReader() {
 		// On the read goroutine: finish after the callback, once the
 		// message's acknowledgement is queued.
 		c.pendingDisc.CompareAndSwap(nil, d)
@@ -385,7 +400,7 @@ func (c *Client) Disconnect(ctx context.Context, d *packet.Disconnect) error {
 	if err == nil {
 		err = c.waitFlushed(ctx)
 	}
-	if err == nil && !c.inCallback.Load() {
+	if err == nil && !c.onReader() {
 		c.halfClose(ctx)
 	}
 	c.shutdown(nil)
@@ -482,6 +497,7 @@ func (c *Client) keepAliveLoop() {
 }
 
 func (c *Client) readLoop() {
+	c.readerID.Store(goroutineID())
 	var cause error
 	for {
 		p, err := packet.Read(c.br, c.version, c.readMax)
@@ -575,7 +591,7 @@ func (c *Client) handle(p packet.Packet) error {
 		c.pingSent.Store(0)
 	case *packet.Disconnect:
 		if c.onDisc != nil {
-			c.callback(func() { c.onDisc(p) })
+			c.onDisc(p)
 		}
 		msg := "client: server sent DISCONNECT"
 		if p.Props.ReasonString != "" {
@@ -639,7 +655,7 @@ func (c *Client) handlePublish(p *packet.Publish) error {
 
 func (c *Client) deliver(p *packet.Publish) {
 	if c.onMessage != nil && !c.closing.Load() {
-		c.callback(func() { c.onMessage(p) })
+		c.onMessage(p)
 	}
 }
 

@@ -295,7 +295,7 @@ func (c *Client) finish(o *op, p packet.Packet, err error) {
 	if o.cb != nil {
 		cb := o.cb
 		c.putOp(o)
-		c.callback(func() { cb(err) })
+		cb(err)
 		return
 	}
 	o.ch <- result{p, err}
