@@ -321,7 +321,7 @@ func decodePublish(d *decoder, flags byte, v Version) (*Publish, error) {
 		if v != V5 || !p.Props.Has(PropTopicAlias) {
 			return nil, fmt.Errorf("packet: PUBLISH topic name empty: %w", TopicNameInvalid) // [MQTT-4.7.3-1]
 		}
-	} else if err := ValidTopicName(p.Topic); err != nil {
+	} else if err := validTopicName(p.Topic, false); err != nil {
 		return nil, fmt.Errorf("packet: PUBLISH topic name: %w", err) // [MQTT-3.3.2-2]
 	}
 	p.Payload = d.b[:len(d.b):len(d.b)]
@@ -503,12 +503,22 @@ func ValidReason(t Type, rc ReasonCode) bool { return validReason(t, rc) }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
+// smallPayload is the largest PUBLISH payload Write copies behind the
+// header so that the packet goes out in one Write (one system call on a
+// net.Conn); larger payloads are written from the caller's slice, uncopied.
+const smallPayload = 1024
+
 // Write encodes p at protocol level v and writes it to w: the fixed and
-// variable header in one Write, then a PUBLISH payload, uncopied, in a second.
+// variable header in one Write, then a PUBLISH payload over 1 KiB,
+// uncopied, in a second.
 func Write(w io.Writer, p Packet, v Version) error {
 	bp := bufPool.Get().(*[]byte)
 	hdr, payload, err := appendHeader((*bp)[:0], p, v)
 	if err == nil {
+		if len(payload) <= smallPayload {
+			hdr = append(hdr, payload...)
+			payload = nil
+		}
 		if _, err = w.Write(hdr); err == nil && len(payload) > 0 {
 			_, err = w.Write(payload)
 		}

@@ -157,30 +157,33 @@ type UserProperty struct {
 type Properties struct {
 	present uint64
 
-	PayloadFormat           byte
+	// Strings and byte slices.
+	ContentType      string
+	ResponseTopic    string
+	CorrelationData  []byte
+	SubscriptionIDs  []uint32 // PUBLISH may carry several; SUBSCRIBE at most one
+	AssignedClientID string
+	AuthMethod       string
+	AuthData         []byte
+	ResponseInfo     string
+	ServerReference  string
+	ReasonString     string
+	User             []UserProperty
+
+	// Integers, largest first so the struct packs without padding.
 	MessageExpiry           uint32
-	ContentType             string
-	ResponseTopic           string
-	CorrelationData         []byte
-	SubscriptionIDs         []uint32 // PUBLISH may carry several; SUBSCRIBE at most one
 	SessionExpiry           uint32
-	AssignedClientID        string
-	ServerKeepAlive         uint16
-	AuthMethod              string
-	AuthData                []byte
-	RequestProblemInfo      byte
 	WillDelay               uint32
-	RequestResponseInfo     byte
-	ResponseInfo            string
-	ServerReference         string
-	ReasonString            string
+	MaximumPacketSize       uint32
+	ServerKeepAlive         uint16
 	ReceiveMaximum          uint16
 	TopicAliasMaximum       uint16
 	TopicAlias              uint16
+	PayloadFormat           byte
+	RequestProblemInfo      byte
+	RequestResponseInfo     byte
 	MaximumQoS              byte
 	RetainAvailable         byte
-	User                    []UserProperty
-	MaximumPacketSize       uint32
 	WildcardSubAvailable    byte
 	SubscriptionIDAvailable byte
 	SharedSubAvailable      byte

@@ -97,3 +97,54 @@ func TestEncodeTooLong(t *testing.T) {
 		t.Errorf("Read of a 65535-byte topic: %v", err)
 	}
 }
+
+// writeRecorder records the size of every Write call.
+type writeRecorder struct {
+	bytes.Buffer
+	calls []int
+}
+
+func (w *writeRecorder) Write(p []byte) (int, error) {
+	w.calls = append(w.calls, len(p))
+	return w.Buffer.Write(p)
+}
+
+// TestWriteCalls: a small packet goes out in one Write; a large payload is
+// written from the caller's slice without being copied.
+func TestWriteCalls(t *testing.T) {
+	large := bytes.Repeat([]byte{'x'}, 4096)
+	tests := []struct {
+		name  string
+		p     Packet
+		calls []int
+	}{
+		{"PINGREQ", &Pingreq{}, []int{2}},
+		{"PUBLISH 64 B", &Publish{Topic: "t", Payload: large[:64]}, []int{69}},
+		{"PUBLISH 1 KiB", &Publish{Topic: "t", Payload: large[:1024]}, []int{1030}},
+		{"PUBLISH 4 KiB", &Publish{Topic: "t", Payload: large}, []int{6, 4096}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w writeRecorder
+			if err := Write(&w, tt.p, V311); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.calls, w.calls); diff != "" {
+				t.Errorf("Write(%s) call sizes (-want +got):\n%s", tt.name, diff)
+			}
+		})
+	}
+	// The payload slice itself is handed to the second Write.
+	var got []byte
+	w := writerFunc(func(p []byte) (int, error) { got = p; return len(p), nil })
+	if err := Write(w, &Publish{Topic: "t", Payload: large}, V311); err != nil {
+		t.Fatal(err)
+	}
+	if &got[0] != &large[0] {
+		t.Errorf("Write copied a %d-byte payload", len(large))
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

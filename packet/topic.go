@@ -8,17 +8,24 @@ import (
 // ValidTopicName checks a topic name a PUBLISH or will may carry: not empty,
 // no wildcards [MQTT-3.3.2-2] [MQTT-4.7.3-1], at most 65,535 bytes, valid
 // UTF-8. Failures wrap TopicNameInvalid.
-func ValidTopicName(name string) error {
+func ValidTopicName(name string) error { return validTopicName(name, true) }
+
+// validTopicName is ValidTopicName; the decoder passes utf8 false for a
+// name it has already checked.
+func validTopicName(name string, utf8 bool) error {
 	if name == "" {
 		return fmt.Errorf("topic name empty: %w", TopicNameInvalid)
 	}
 	if len(name) > 0xFFFF {
 		return fmt.Errorf("topic name of %d bytes too long: %w", len(name), TopicNameInvalid)
 	}
-	if i := strings.IndexAny(name, "+#"); i >= 0 {
+	if i := indexWildcard(name); i >= 0 {
 		return fmt.Errorf("topic name %q has wildcard %q: %w", name, name[i], TopicNameInvalid)
 	}
-	if err := checkUTF8([]byte(name)); err != nil {
+	if !utf8 {
+		return nil
+	}
+	if err := checkUTF8String(name); err != nil {
 		return fmt.Errorf("topic name: %w", TopicNameInvalid)
 	}
 	return nil
@@ -35,7 +42,7 @@ func ValidTopicFilter(filter string) error {
 	if len(filter) > 0xFFFF {
 		return fmt.Errorf("topic filter of %d bytes too long: %w", len(filter), TopicFilterInvalid)
 	}
-	if err := checkUTF8([]byte(filter)); err != nil {
+	if err := checkUTF8String(filter); err != nil {
 		return fmt.Errorf("topic filter: %w", TopicFilterInvalid)
 	}
 	if IsShared(filter) {
@@ -120,4 +127,14 @@ func Match(filter, name string) bool {
 		}
 		filter, name = frest, nrest
 	}
+}
+
+// indexWildcard returns the index of the first '+' or '#' in s, or -1.
+func indexWildcard(s string) int {
+	i := strings.IndexByte(s, '+')
+	j := strings.IndexByte(s, '#')
+	if i < 0 || (j >= 0 && j < i) {
+		return j
+	}
+	return i
 }

@@ -1,8 +1,10 @@
 package packet
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -100,25 +102,26 @@ func (d *decoder) end(t Type) error {
 	return nil
 }
 
-// checkUTF8 rejects ill-formed UTF-8, surrogates (which utf8.Valid rejects)
-// and U+0000 [MQTT-1.5.4-1] [MQTT-1.5.4-2].
+// checkUTF8 rejects ill-formed UTF-8, including surrogates and overlong
+// forms (which utf8.Valid rejects), and U+0000, which in well-formed UTF-8
+// can only be a zero byte [MQTT-1.5.4-1] [MQTT-1.5.4-2].
 func checkUTF8(b []byte) error {
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c == 0 {
-			return fmt.Errorf("contains U+0000: %w", MalformedPacket)
-		}
-		if c >= utf8.RuneSelf {
-			if !utf8.Valid(b[i:]) {
-				return fmt.Errorf("ill-formed UTF-8: %w", MalformedPacket)
-			}
-			for _, r := range string(b[i:]) {
-				if r == 0 {
-					return fmt.Errorf("contains U+0000: %w", MalformedPacket)
-				}
-			}
-			return nil
-		}
+	if bytes.IndexByte(b, 0) >= 0 {
+		return fmt.Errorf("contains U+0000: %w", MalformedPacket)
+	}
+	if !utf8.Valid(b) {
+		return fmt.Errorf("ill-formed UTF-8: %w", MalformedPacket)
+	}
+	return nil
+}
+
+// checkUTF8String is checkUTF8 for a string.
+func checkUTF8String(s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("contains U+0000: %w", MalformedPacket)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("ill-formed UTF-8: %w", MalformedPacket)
 	}
 	return nil
 }
@@ -129,7 +132,7 @@ func CheckUTF8(s string) error {
 	if len(s) > 0xFFFF {
 		return fmt.Errorf("packet: string of %d bytes is longer than 65535: %w", len(s), MalformedPacket)
 	}
-	if err := checkUTF8([]byte(s)); err != nil {
+	if err := checkUTF8String(s); err != nil {
 		return fmt.Errorf("packet: %w", err)
 	}
 	return nil
