@@ -199,7 +199,8 @@ func decodeConnect(d *decoder) (*Connect, error) {
 	if err != nil {
 		return nil, err
 	}
-	if flags&0x01 != 0 {
+	if flags&0x01 != 0 && p.Version != V31 {
+		// MQTT 3.1 left bit 0 unused; 3.1.1 made it reserved.
 		return nil, fmt.Errorf("packet: CONNECT reserved flag set: %w", MalformedPacket) // [MQTT-3.1.2-3]
 	}
 	p.CleanStart = flags&0x02 != 0

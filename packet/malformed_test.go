@@ -156,6 +156,8 @@ func TestMalformed(t *testing.T) {
 		{"topic alias 0", V5, pk(0x30, str("a"), 3, 0x23, 0, 0), 0, ProtocolError, "topic-alias is 0"},
 		{"maximum packet size 0", V5, pk(0x20, 0, 0, 5, 0x27, 0, 0, 0, 0), 0, ProtocolError, "maximum-packet-size is 0"},
 		{"subscription identifier 0", V5, pk(0x82, 0, 1, 2, 0x0B, 0, str("a"), 0), 0, ProtocolError, "subscription-identifier is 0"},
+		{"response topic with wildcard", V5, pk(0x30, str("a"), 6, 0x08, str("r/#")), 0, ProtocolError, "response-topic"},
+		{"will response topic empty", V5, pk(0x10, connectHead("MQTT", 5, 0x06), 0, str("c"), 3, 0x08, str(""), str("w"), str("")), 0, ProtocolError, "will: response-topic"},
 		{"property value truncated", V5, pk(0x30, str("a"), 3, 0x02, 0, 0), 0, MalformedPacket, "message-expiry-interval"},
 
 		// SUBSCRIBE, SUBACK, UNSUBSCRIBE [MQTT-3.8.3] [MQTT-3.10.3].

@@ -586,6 +586,12 @@ func decodeProps(d *decoder, p *Properties, t Type) error {
 			if err != nil {
 				return err
 			}
+			if id == PropResponseTopic {
+				// A topic name without wildcards [MQTT-3.3.2-14], in a will too (3.1.3.2.5).
+				if err := validTopicName(v, false); err != nil {
+					return fmt.Errorf("packet: %s: %s: %v: %w", targetName(t), field, err, ProtocolError)
+				}
+			}
 			_ = p.SetString(id, v)
 		case kindBinary:
 			v, err := pd.binary(field)

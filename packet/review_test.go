@@ -10,7 +10,8 @@ import (
 )
 
 // TestV31ResentFlags: MQTT 3.1 sets DUP on a resent PUBREL, SUBSCRIBE or
-// UNSUBSCRIBE; 3.1.1 and 5.0 reserve the bit (see TestMalformed).
+// UNSUBSCRIBE and leaves CONNECT flag bit 0 unused; 3.1.1 and 5.0 reserve
+// these bits (see TestMalformed).
 func TestV31ResentFlags(t *testing.T) {
 	tests := []struct {
 		name string
@@ -20,6 +21,8 @@ func TestV31ResentFlags(t *testing.T) {
 		{"PUBREL DUP", pk(0x6A, 0, 5), &Pubrel{PacketID: 5}},
 		{"SUBSCRIBE DUP", pk(0x8A, 0, 5, str("a"), 1), &Subscribe{PacketID: 5, Subscriptions: []Subscription{{Filter: "a", QoS: 1}}}},
 		{"UNSUBSCRIBE DUP", pk(0xAA, 0, 5, str("a")), &Unsubscribe{PacketID: 5, Filters: []string{"a"}}},
+		{"CONNECT unused flag bit 0", pk(0x10, connectHead("MQIsdp", 3, 0x03), str("c")),
+			&Connect{ProtocolName: "MQIsdp", Version: V31, CleanStart: true, KeepAlive: 60, ClientID: "c"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,6 +32,9 @@ func TestV31ResentFlags(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, got, cmpOpts...); diff != "" {
 				t.Errorf("Read(% x, 3.1) mismatch (-want +got):\n%s", tt.in, diff)
+			}
+			if tt.want.Type() == CONNECT {
+				return // the level is the CONNECT's own; 3.1.1 is in TestMalformed
 			}
 			if _, err := Read(bytes.NewReader(tt.in), V311, 0); !errors.Is(err, MalformedPacket) {
 				t.Errorf("Read(% x, 3.1.1) error %v, want %v", tt.in, err, MalformedPacket)
