@@ -5,7 +5,7 @@
 # _mqtool_commands PATH prints the subcommands of the command at PATH.
 _mqtool_commands() {
     case "$1" in
-        '') echo 'version completion man pub rr sub' ;;
+        '') echo 'version completion man pub rr serve sub' ;;
     esac
 }
 
@@ -18,6 +18,7 @@ _mqtool_command() {
         '|man') echo 'man' ;;
         '|pub') echo 'pub' ;;
         '|rr') echo 'rr' ;;
+        '|serve') echo 'serve' ;;
         '|sub') echo 'sub' ;;
     esac
 }
@@ -31,6 +32,7 @@ _mqtool_flags() {
         'man') echo '--help' ;;
         'pub') echo '--topic -t --qos -q --retain -r --stdin-line -l --repeat --repeat-delay --message -m --file -f --stdin-file -s --null-message -n --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
         'rr') echo '--topic -t -e -W --latency --message -m --file -f --stdin-file -s --null-message -n --qos -q -R --retain-as-published --retain-handling --no-local --verbose -v -N -F --pretty --json --color --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
+        'serve') echo '--port -p --listen --verbose -v --quiet -q --max-inflight-messages --max-queued-messages --max-queued-bytes --max-packet-size --max-keepalive --sys-interval --help' ;;
         'sub') echo '--topic -t --sub --filter-out -T --unsubscribe -U -C -W -E --retained-only --remove-retained --random-filter --message-rate --qos -q -R --retain-as-published --retain-handling --no-local --verbose -v -N -F --pretty --json --color --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
     esac
 }
@@ -104,6 +106,14 @@ _mqtool_flag_value() {
         'rr|--tls-alpn') echo 'value' ;;
         'rr|--property'|'rr|-D') echo 'value' ;;
         'rr|-o') echo 'file' ;;
+        'serve|--port'|'serve|-p') echo 'value' ;;
+        'serve|--listen') echo 'value' ;;
+        'serve|--max-inflight-messages') echo 'value' ;;
+        'serve|--max-queued-messages') echo 'value' ;;
+        'serve|--max-queued-bytes') echo 'value' ;;
+        'serve|--max-packet-size') echo 'value' ;;
+        'serve|--max-keepalive') echo 'value' ;;
+        'serve|--sys-interval') echo 'value' ;;
         'sub|--topic'|'sub|-t') echo 'value' ;;
         'sub|--sub') echo 'value' ;;
         'sub|--filter-out'|'sub|-T') echo 'value' ;;

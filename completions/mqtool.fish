@@ -15,6 +15,8 @@ function __mqtool_command -a path word
             echo 'pub'
         case '|rr'
             echo 'rr'
+        case '|serve'
+            echo 'serve'
         case '|sub'
             echo 'sub'
     end
@@ -24,7 +26,7 @@ end
 # takes a value.
 function __mqtool_takes_value -a path flag
     switch "$path|$flag"
-        case 'pub|--topic' 'pub|-t' 'pub|--qos' 'pub|-q' 'pub|--repeat' 'pub|--repeat-delay' 'pub|--message' 'pub|-m' 'pub|--file' 'pub|-f' 'pub|--host' 'pub|-h' 'pub|--port' 'pub|-p' 'pub|--url' 'pub|-L' 'pub|--unix' 'pub|-A' 'pub|--protocol-version' 'pub|-V' 'pub|--keepalive' 'pub|-k' 'pub|-M' 'pub|--id' 'pub|-i' 'pub|--id-prefix' 'pub|-I' 'pub|-x' 'pub|--username' 'pub|-u' 'pub|--pw' 'pub|-P' 'pub|--pw-file' 'pub|--will-topic' 'pub|--will-payload' 'pub|--will-qos' 'pub|--cafile' 'pub|--capath' 'pub|--cert' 'pub|--key' 'pub|--tls-version' 'pub|--tls-alpn' 'pub|--property' 'pub|-D' 'pub|-o' 'rr|--topic' 'rr|-t' 'rr|-e' 'rr|-W' 'rr|--message' 'rr|-m' 'rr|--file' 'rr|-f' 'rr|--qos' 'rr|-q' 'rr|--retain-handling' 'rr|-F' 'rr|--color' 'rr|--host' 'rr|-h' 'rr|--port' 'rr|-p' 'rr|--url' 'rr|-L' 'rr|--unix' 'rr|-A' 'rr|--protocol-version' 'rr|-V' 'rr|--keepalive' 'rr|-k' 'rr|-M' 'rr|--id' 'rr|-i' 'rr|--id-prefix' 'rr|-I' 'rr|-x' 'rr|--username' 'rr|-u' 'rr|--pw' 'rr|-P' 'rr|--pw-file' 'rr|--will-topic' 'rr|--will-payload' 'rr|--will-qos' 'rr|--cafile' 'rr|--capath' 'rr|--cert' 'rr|--key' 'rr|--tls-version' 'rr|--tls-alpn' 'rr|--property' 'rr|-D' 'rr|-o' 'sub|--topic' 'sub|-t' 'sub|--sub' 'sub|--filter-out' 'sub|-T' 'sub|--unsubscribe' 'sub|-U' 'sub|-C' 'sub|-W' 'sub|--random-filter' 'sub|--qos' 'sub|-q' 'sub|--retain-handling' 'sub|-F' 'sub|--color' 'sub|--host' 'sub|-h' 'sub|--port' 'sub|-p' 'sub|--url' 'sub|-L' 'sub|--unix' 'sub|-A' 'sub|--protocol-version' 'sub|-V' 'sub|--keepalive' 'sub|-k' 'sub|-M' 'sub|--id' 'sub|-i' 'sub|--id-prefix' 'sub|-I' 'sub|-x' 'sub|--username' 'sub|-u' 'sub|--pw' 'sub|-P' 'sub|--pw-file' 'sub|--will-topic' 'sub|--will-payload' 'sub|--will-qos' 'sub|--cafile' 'sub|--capath' 'sub|--cert' 'sub|--key' 'sub|--tls-version' 'sub|--tls-alpn' 'sub|--property' 'sub|-D' 'sub|-o'
+        case 'pub|--topic' 'pub|-t' 'pub|--qos' 'pub|-q' 'pub|--repeat' 'pub|--repeat-delay' 'pub|--message' 'pub|-m' 'pub|--file' 'pub|-f' 'pub|--host' 'pub|-h' 'pub|--port' 'pub|-p' 'pub|--url' 'pub|-L' 'pub|--unix' 'pub|-A' 'pub|--protocol-version' 'pub|-V' 'pub|--keepalive' 'pub|-k' 'pub|-M' 'pub|--id' 'pub|-i' 'pub|--id-prefix' 'pub|-I' 'pub|-x' 'pub|--username' 'pub|-u' 'pub|--pw' 'pub|-P' 'pub|--pw-file' 'pub|--will-topic' 'pub|--will-payload' 'pub|--will-qos' 'pub|--cafile' 'pub|--capath' 'pub|--cert' 'pub|--key' 'pub|--tls-version' 'pub|--tls-alpn' 'pub|--property' 'pub|-D' 'pub|-o' 'rr|--topic' 'rr|-t' 'rr|-e' 'rr|-W' 'rr|--message' 'rr|-m' 'rr|--file' 'rr|-f' 'rr|--qos' 'rr|-q' 'rr|--retain-handling' 'rr|-F' 'rr|--color' 'rr|--host' 'rr|-h' 'rr|--port' 'rr|-p' 'rr|--url' 'rr|-L' 'rr|--unix' 'rr|-A' 'rr|--protocol-version' 'rr|-V' 'rr|--keepalive' 'rr|-k' 'rr|-M' 'rr|--id' 'rr|-i' 'rr|--id-prefix' 'rr|-I' 'rr|-x' 'rr|--username' 'rr|-u' 'rr|--pw' 'rr|-P' 'rr|--pw-file' 'rr|--will-topic' 'rr|--will-payload' 'rr|--will-qos' 'rr|--cafile' 'rr|--capath' 'rr|--cert' 'rr|--key' 'rr|--tls-version' 'rr|--tls-alpn' 'rr|--property' 'rr|-D' 'rr|-o' 'serve|--port' 'serve|-p' 'serve|--listen' 'serve|--max-inflight-messages' 'serve|--max-queued-messages' 'serve|--max-queued-bytes' 'serve|--max-packet-size' 'serve|--max-keepalive' 'serve|--sys-interval' 'sub|--topic' 'sub|-t' 'sub|--sub' 'sub|--filter-out' 'sub|-T' 'sub|--unsubscribe' 'sub|-U' 'sub|-C' 'sub|-W' 'sub|--random-filter' 'sub|--qos' 'sub|-q' 'sub|--retain-handling' 'sub|-F' 'sub|--color' 'sub|--host' 'sub|-h' 'sub|--port' 'sub|-p' 'sub|--url' 'sub|-L' 'sub|--unix' 'sub|-A' 'sub|--protocol-version' 'sub|-V' 'sub|--keepalive' 'sub|-k' 'sub|-M' 'sub|--id' 'sub|-i' 'sub|--id-prefix' 'sub|-I' 'sub|-x' 'sub|--username' 'sub|-u' 'sub|--pw' 'sub|-P' 'sub|--pw-file' 'sub|--will-topic' 'sub|--will-payload' 'sub|--will-qos' 'sub|--cafile' 'sub|--capath' 'sub|--cert' 'sub|--key' 'sub|--tls-version' 'sub|--tls-alpn' 'sub|--property' 'sub|-D' 'sub|-o'
             return 0
     end
     return 1
@@ -72,6 +74,7 @@ complete -c mqtool -n '__mqtool_at \'\'' -a 'completion' -d 'print a shell compl
 complete -c mqtool -n '__mqtool_at \'\'' -a 'man' -d 'print the mqtool(1) manual page (roff) to stdout'
 complete -c mqtool -n '__mqtool_at \'\'' -a 'pub' -d 'publish messages, like mosquitto_pub'
 complete -c mqtool -n '__mqtool_at \'\'' -a 'rr' -d 'send a request and print the response, like mosquitto_rr'
+complete -c mqtool -n '__mqtool_at \'\'' -a 'serve' -d 'run an MQTT 3.1, 3.1.1 and 5.0 broker (anonymous, loopback by default)'
 complete -c mqtool -n '__mqtool_at \'\'' -a 'sub' -d 'subscribe and print messages, like mosquitto_sub'
 complete -c mqtool -n '__mqtool_at \'\'' -l 'version' -d 'print the version'
 complete -c mqtool -n '__mqtool_at \'\'' -l 'help' -d 'show help'
@@ -180,6 +183,17 @@ complete -c mqtool -n '__mqtool_at \'rr\'' -l 'debug' -s 'd' -d 'trace every pac
 complete -c mqtool -n '__mqtool_at \'rr\'' -l 'quiet' -d 'do not print runtime errors; argument errors are still printed (default: false)'
 complete -c mqtool -n '__mqtool_at \'rr\'' -s 'o' -r -F -d 'read options from FILE (one "-option value" per line, # comments) instead of $XDG_CONFIG_HOME/mqtool/rr or ~/.config/mqtool/rr'
 complete -c mqtool -n '__mqtool_at \'rr\'' -l 'help' -d 'show help'
+complete -c mqtool -n '__mqtool_at \'serve\'' -l 'port' -s 'p' -x -d 'listen on 127.0.0.1:PORT; repeatable (default: 1883 when no listener is given)'
+complete -c mqtool -n '__mqtool_at \'serve\'' -l 'listen' -x -d 'listen on HOST:PORT; port 0 picks a free port; repeatable (default: none)'
+complete -c mqtool -n '__mqtool_at \'serve\'' -l 'verbose' -s 'v' -d 'log connects, disconnects and subscribes, one line each'
+complete -c mqtool -n '__mqtool_at \'serve\'' -l 'quiet' -s 'q' -d 'log nothing but errors, not even the listening lines'
+complete -c mqtool -n '__mqtool_at \'serve\'' -l 'max-inflight-messages' -x -d 'outgoing QoS 1 and 2 messages in flight per client, N messages; 0 = no limit'
+complete -c mqtool -n '__mqtool_at \'serve\'' -l 'max-queued-messages' -x -d 'QoS 1 and 2 messages queued per client beyond those in flight, N messages; 0 = no limit'
+complete -c mqtool -n '__mqtool_at \'serve\'' -l 'max-queued-bytes' -x -d 'payload bytes queued per client, BYTES; 0 = no limit'
+complete -c mqtool -n '__mqtool_at \'serve\'' -l 'max-packet-size' -x -d 'largest packet accepted, BYTES (at least 20); 0 = the protocol maximum of 268435460'
+complete -c mqtool -n '__mqtool_at \'serve\'' -l 'max-keepalive' -x -d 'largest keep alive granted, SECONDS (1-65535); v5 clients asking more get Server Keep Alive'
+complete -c mqtool -n '__mqtool_at \'serve\'' -l 'sys-interval' -x -d 'publish $SYS topics every SECONDS; 0 = never'
+complete -c mqtool -n '__mqtool_at \'serve\'' -l 'help' -d 'show help'
 complete -c mqtool -n '__mqtool_at \'sub\'' -l 'topic' -s 't' -x -d 'subscribe to topic FILTER; repeatable (default: the -L path)'
 complete -c mqtool -n '__mqtool_at \'sub\'' -l 'sub' -x -d 'subscribe with per-topic options: OPTIONS:FILTER, OPTIONS a comma list of qos=N, nl (no local), rap (retain as published), rh=0|1|2 (retain handling), id=N (subscription identifier, MQTT 5); everything after the first colon is the filter, e.g. --sub \'qos=1,nl,id=7:sensors/#\'; repeatable (default: none)'
 complete -c mqtool -n '__mqtool_at \'sub\'' -l 'filter-out' -s 'T' -x -d 'do not print (or --remove-retained) messages whose topic matches FILTER; repeatable (default: none)'

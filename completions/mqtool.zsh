@@ -19,6 +19,7 @@ _mqtool() {
             'man:print the mqtool(1) manual page (roff) to stdout'
             'pub:publish messages, like mosquitto_pub'
             'rr:send a request and print the response, like mosquitto_rr'
+            'serve:run an MQTT 3.1, 3.1.1 and 5.0 broker (anonymous, loopback by default)'
             'sub:subscribe and print messages, like mosquitto_sub'
         )
         _describe -t commands 'mqtool command' cmds && ret=0 ;;
@@ -30,6 +31,7 @@ _mqtool() {
         (man) _mqtool_man && ret=0 ;;
         (pub) _mqtool_pub && ret=0 ;;
         (rr) _mqtool_rr && ret=0 ;;
+        (serve) _mqtool_serve && ret=0 ;;
         (sub) _mqtool_sub && ret=0 ;;
         esac ;;
     esac
@@ -197,6 +199,24 @@ _mqtool_rr() {
         '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
         '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
         '-o[read options from FILE (one "-option value" per line, # comments) instead of $XDG_CONFIG_HOME/mqtool/rr or ~/.config/mqtool/rr]:o:_files' \
+        '--help[show help]'
+}
+
+_mqtool_serve() {
+    _arguments \
+        '*--port[listen on 127.0.0.1\:PORT; repeatable (default\: 1883 when no listener is given)]:port: ' \
+        '*-p[listen on 127.0.0.1\:PORT; repeatable (default\: 1883 when no listener is given)]:port: ' \
+        '*--listen[listen on HOST\:PORT; port 0 picks a free port; repeatable (default\: none)]:listen: ' \
+        '(--verbose -v)--verbose[log connects, disconnects and subscribes, one line each]' \
+        '(--verbose -v)-v[log connects, disconnects and subscribes, one line each]' \
+        '(--quiet -q)--quiet[log nothing but errors, not even the listening lines]' \
+        '(--quiet -q)-q[log nothing but errors, not even the listening lines]' \
+        '--max-inflight-messages[outgoing QoS 1 and 2 messages in flight per client, N messages; 0 = no limit]:max-inflight-messages: ' \
+        '--max-queued-messages[QoS 1 and 2 messages queued per client beyond those in flight, N messages; 0 = no limit]:max-queued-messages: ' \
+        '--max-queued-bytes[payload bytes queued per client, BYTES; 0 = no limit]:max-queued-bytes: ' \
+        '--max-packet-size[largest packet accepted, BYTES (at least 20); 0 = the protocol maximum of 268435460]:max-packet-size: ' \
+        '--max-keepalive[largest keep alive granted, SECONDS (1-65535); v5 clients asking more get Server Keep Alive]:max-keepalive: ' \
+        '--sys-interval[publish $SYS topics every SECONDS; 0 = never]:sys-interval: ' \
         '--help[show help]'
 }
 
