@@ -345,7 +345,7 @@ func decodeAck(d *decoder, t Type, v Version, id *uint16, rc *ReasonCode, props 
 }
 
 // decodeReasonProps reads the optional reason code and properties that end
-// v5 acknowledgements, DISCONNECT and AUTH [MQTT-3.4.2.1].
+// v5 acknowledgements, DISCONNECT and AUTH (sections 3.4.2.1, 3.14.2.1, 3.15.2.1).
 func decodeReasonProps(d *decoder, t Type, v Version, rc *ReasonCode, props *Properties) error {
 	if v != V5 || len(d.b) == 0 {
 		return d.end(t)
@@ -426,7 +426,7 @@ func decodeSubscribe(d *decoder, v Version) (*Subscribe, error) {
 		}
 		s.QoS = QoS(opts & 0x03)
 		if s.QoS > ExactlyOnce {
-			return nil, fmt.Errorf("packet: SUBSCRIBE QoS 3 for %q: %w", s.Filter, MalformedPacket) // [MQTT-3.8.3-4] 3.1.1
+			return nil, fmt.Errorf("packet: SUBSCRIBE QoS 3 for %q: %w", s.Filter, MalformedPacket) // 3.1.1 [MQTT-3.8.3-4]
 		}
 		s.NoLocal = opts&0x04 != 0
 		s.RetainAsPublished = opts&0x08 != 0
