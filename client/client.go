@@ -330,8 +330,8 @@ func (c *Client) KeepAlive() time.Duration { return c.keepAlive }
 // MaxInflight returns the outbound QoS 1/2 window in use.
 func (c *Client) MaxInflight() int { return cap(c.window) }
 
-// Done returns a channel closed when the connection is gone and every
-// goroutine of the client has ended.
+// Done returns a channel closed when the connection is gone. An operation
+// that fails because the connection ended finds Done already closed.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Err returns why the connection ended: nil while it is up and after
@@ -455,6 +455,14 @@ func (c *Client) shutdown(cause error) {
 	})
 }
 
+// ended waits until Done is closed (unless called from a callback) and
+// returns why the connection ended, so that a caller that gets this error
+// finds Done closed.
+func (c *Client) ended() error {
+	c.waitDone()
+	return c.closedErr()
+}
+
 // closedErr is what operations return once the connection is gone.
 func (c *Client) closedErr() error {
 	if err := c.Err(); err != nil {
@@ -534,8 +542,11 @@ func (c *Client) readLoop() {
 	}
 	c.shutdown(cause)
 	c.wg.Wait()
-	c.failOps()
+	// Done is closed before pending operations fail, so whoever sees such
+	// a failure finds Done closed.
+	ops := c.takeOps()
 	close(c.done)
+	c.failOps(ops)
 }
 
 // protocolDisconnect tells a v5 server why we are closing, best effort.

@@ -288,6 +288,7 @@ func TestInboundQoS1AckAfterOnMessage(t *testing.T) {
 	entered := make(chan struct{})
 	release := make(chan struct{})
 	var returned atomic.Bool
+	acked := make(chan struct{})
 	s := startFake(t, func(f *fakeConn) {
 		f.accept(nil)
 		f.write(&packet.Publish{Topic: "q1", QoS: 1, PacketID: 3})
@@ -302,6 +303,7 @@ func TestInboundQoS1AckAfterOnMessage(t *testing.T) {
 		if !returned.Load() {
 			t.Error("PUBACK sent before OnMessage returned")
 		}
+		close(acked)
 		expect[*packet.Disconnect](f)
 	})
 	c := dial(t, s, Options{OnMessage: func(p *packet.Publish) {
@@ -314,11 +316,7 @@ func TestInboundQoS1AckAfterOnMessage(t *testing.T) {
 	case <-time.After(fakeTimeout):
 		t.Fatal("OnMessage not called")
 	}
-	// Wait for the PUBACK to reach the server before disconnecting.
-	deadline := time.Now().Add(fakeTimeout)
-	for !returned.Load() && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	<-acked
 	c.Disconnect(context.Background(), nil)
 }
 
@@ -525,11 +523,30 @@ func TestBrokenConnection(t *testing.T) {
 		// Close without acknowledging.
 	})
 	c := dial(t, s, Options{})
-	err := c.Publish(context.Background(), &packet.Publish{Topic: "t", QoS: 1})
+	doneClosed := make(chan bool, 1)
+	err := c.PublishAsync(context.Background(), &packet.Publish{Topic: "t", QoS: 1}, func(err error) {
+		select {
+		case <-c.Done():
+			doneClosed <- err != nil
+		default:
+			doneClosed <- false
+		}
+	})
+	if err != nil {
+		t.Fatalf("PublishAsync = %v", err)
+	}
+	err = c.Publish(context.Background(), &packet.Publish{Topic: "t", QoS: 1})
 	if err == nil {
 		t.Fatal("Publish succeeded on a broken connection")
 	}
-	waitDone(t, c)
+	select {
+	case <-c.Done():
+	default:
+		t.Error("Done not closed when Publish failed for the broken connection")
+	}
+	if !<-doneClosed {
+		t.Error("PublishAsync done: want an error with Done closed")
+	}
 	if c.Err() == nil {
 		t.Error("Err() = nil after the server closed the connection")
 	}

@@ -38,10 +38,11 @@ func (c *Client) putOp(o *op) {
 // register allocates a free packet identifier for o [MQTT-2.2.1-3].
 func (c *Client) register(o *op) (uint16, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
-		return 0, c.closedErr()
+		c.mu.Unlock()
+		return 0, c.ended()
 	}
+	defer c.mu.Unlock()
 	for range 65535 {
 		c.nextID++
 		if c.nextID == 0 {
@@ -80,7 +81,7 @@ func (c *Client) acquire(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("client: wait for inflight slot: %w", ctx.Err())
 	case <-c.stop:
-		return c.closedErr()
+		return c.ended()
 	}
 }
 
@@ -192,7 +193,7 @@ func (c *Client) publishQoS(ctx context.Context, p *packet.Publish, o *op) error
 // the cause.
 func (c *Client) sendErr(err error) error {
 	if errors.Is(err, ErrClosed) {
-		return c.closedErr()
+		return c.ended()
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("client: wait to send: %w", err)
@@ -319,13 +320,18 @@ func (c *Client) pubrec(p *packet.Pubrec) (packet.ReasonCode, bool) {
 	return packet.Success, true
 }
 
-// failOps ends every pending operation once the connection is gone.
-func (c *Client) failOps() {
+// takeOps marks the client closed and returns the pending operations.
+func (c *Client) takeOps() map[uint16]*op {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.closed = true
 	ops := c.ops
 	c.ops = make(map[uint16]*op)
-	c.mu.Unlock()
+	return ops
+}
+
+// failOps ends the operations left when the connection is gone.
+func (c *Client) failOps(ops map[uint16]*op) {
 	err := c.closedErr()
 	for _, o := range ops {
 		c.finish(o, nil, err)
