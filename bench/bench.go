@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -488,7 +489,7 @@ func (r *run) do(ctx context.Context) (QoSRun, error) {
 }
 
 // connect dials every subscriber (and subscribes) and then every
-// publisher, at cfg.ConnectRate if set.
+// publisher, at cfg.ConnectRate if set, 32 handshakes at a time.
 func (r *run) connect(ctx context.Context) error {
 	type job struct {
 		name string
@@ -496,19 +497,19 @@ func (r *run) connect(ctx context.Context) error {
 		set  func(*client.Client)
 		sub  *subscriber
 	}
-	var jobs []job
+	var subJobs, pubJobs []job
 	for _, s := range r.subs {
 		o := r.cfg.Client
 		o.ClientID, o.CleanStart = s.id, true
 		o.OnMessage = s.onMessage(r)
-		jobs = append(jobs, job{name: fmt.Sprintf("subscriber %d", s.idx), opts: o, set: func(c *client.Client) { s.c = c }, sub: s})
+		subJobs = append(subJobs, job{name: fmt.Sprintf("subscriber %d", s.idx), opts: o, set: func(c *client.Client) { s.c = c }, sub: s})
 	}
 	for _, p := range r.pubs {
 		o := r.cfg.Client
 		o.ClientID, o.CleanStart = p.id, true
 		o.MaxInflight = r.cfg.Inflight
 		o.OnMessage = nil
-		jobs = append(jobs, job{name: fmt.Sprintf("publisher %d", p.idx), opts: o, set: func(c *client.Client) { p.c = c }})
+		pubJobs = append(pubJobs, job{name: fmt.Sprintf("publisher %d", p.idx), opts: o, set: func(c *client.Client) { p.c = c }})
 	}
 	interval := time.Duration(0)
 	if r.cfg.ConnectRate > 0 {
@@ -521,7 +522,12 @@ func (r *run) connect(ctx context.Context) error {
 	var mu sync.Mutex
 	var first error
 	next := time.Now()
-	for _, j := range jobs {
+	// Subscribers first, so every subscription exists before anyone publishes.
+	for _, j := range slices.Concat(subJobs, []job{{}}, pubJobs) {
+		if j.set == nil {
+			wg.Wait()
+			continue
+		}
 		if interval > 0 {
 			if d := time.Until(next); d > 0 {
 				t := time.NewTimer(d)
@@ -749,9 +755,10 @@ func (r *run) ticker(stop <-chan struct{}) []Second {
 	prevAt := r.clk.Now()
 	warmupEnd := time.Duration(r.warmupEnd.Load())
 	for {
+		final := false
 		select {
 		case <-stop:
-			return series
+			final = true
 		case <-t.C:
 		}
 		now := r.clk.Now()
@@ -783,6 +790,13 @@ func (r *run) ticker(stop <-chan struct{}) []Second {
 		}
 		if ack.TotalCount() > 0 {
 			sec.AckP50, sec.AckP99 = ack.ValueAtQuantile(50), ack.ValueAtQuantile(99)
+		}
+		if final {
+			// The last part-second, if anything happened in it.
+			if now > warmupEnd && sec.Sent+sec.Received > 0 {
+				series = append(series, sec)
+			}
+			return series
 		}
 		if now > warmupEnd {
 			series = append(series, sec)

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -36,6 +38,13 @@ type ConnResult struct {
 	Connack    Latency `json:"connack"`
 	CPU        CPU     `json:"cpu"`
 	FirstError string  `json:"first_error,omitempty"`
+}
+
+// WriteJSON writes r as indented JSON.
+func (r *ConnResult) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
 }
 
 // RunConn opens cfg.Clients connections, measuring each handshake, then

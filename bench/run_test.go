@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/mqtool/mqtool/broker"
 	"github.com/mqtool/mqtool/client"
 	"github.com/mqtool/mqtool/packet"
 )
@@ -302,5 +304,84 @@ func TestParseQoSList(t *testing.T) {
 		if _, err := ParseQoSList(bad); err == nil {
 			t.Errorf("ParseQoSList(%q) = nil error", bad)
 		}
+	}
+}
+
+// startBroker serves mqtool's own broker on a free loopback port until the
+// returned stop is called (or the test ends).
+func startBroker(t *testing.T) (url string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = broker.New(broker.Options{}).Serve(ctx, ln)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return "mqtt://" + ln.Addr().String(), stop
+}
+
+func TestRunBroker(t *testing.T) {
+	url, _ := startBroker(t)
+	tests := []struct {
+		name   string
+		mod    func(*Config)
+		fanOut int
+	}{
+		{"pair", func(*Config) {}, 1},
+		{"fan-out 1 to 4", func(c *Config) { c.Pattern, c.Publishers, c.Subscribers = FanOut, 1, 4 }, 4},
+		{"fan-in 4 to 1", func(c *Config) { c.Pattern, c.Publishers, c.Subscribers = FanIn, 4, 1 }, 1},
+		{"mqtt 5 unpaced count", func(c *Config) {
+			c.Client.Version = packet.V5
+			c.Rate, c.Duration, c.Warmup, c.Count = 0, 0, 0, 500
+		}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := quickConfig(url)
+			tt.mod(&cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			res, err := Run(ctx, cfg)
+			if err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			if len(res.Runs) != 3 {
+				t.Fatalf("Run gave %d QoS runs, want 3", len(res.Runs))
+			}
+			checkDelivery(t, res, tt.fanOut)
+		})
+	}
+}
+
+func TestRunBrokerStopped(t *testing.T) {
+	url, stop := startBroker(t)
+	cfg := quickConfig(url)
+	cfg.QoS = []packet.QoS{2}
+	cfg.Duration = 30 * time.Second
+	cfg.Progress = func(p Progress) {
+		if p.Received > 0 {
+			go stop()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Run with the broker stopped = %v (deadline: %v), want an error before the deadline", err, ctx.Err())
+	}
+	if res == nil || len(res.Runs) != 1 || res.Runs[0].Error == "" || res.Runs[0].Sent == 0 {
+		t.Errorf("Run with the broker stopped: result %+v, want the partial run with its error", res)
 	}
 }
