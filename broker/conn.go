@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,7 +114,7 @@ func (c *conn) serve(ctx context.Context) {
 		c.close()
 	}()
 	// [MQTT-3.1.4-1]: a complete CONNECT within the connect timeout.
-	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ConnectTimeout))
+	c.readDeadline(time.Now().Add(c.s.opts.ConnectTimeout))
 	maxConnect := preConnectMax
 	if m := c.s.opts.MaxPacketSize; m > 0 && m < maxConnect {
 		maxConnect = m
@@ -144,9 +145,9 @@ func (c *conn) serve(ctx context.Context) {
 	connected = true
 	for {
 		if c.keepAlive > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive))
+			c.readDeadline(time.Now().Add(c.keepAlive))
 		} else {
-			c.nc.SetReadDeadline(time.Time{})
+			c.readDeadline(time.Time{})
 		}
 		p, err := packet.Read(c.br, c.version, c.s.opts.MaxPacketSize)
 		if err == nil {
@@ -157,6 +158,15 @@ func (c *conn) serve(ctx context.Context) {
 			c.fail(err)
 			return
 		}
+	}
+}
+
+// readDeadline sets the read deadline unless the connection was kicked,
+// whose deadline of now must stay.
+func (c *conn) readDeadline(t time.Time) {
+	c.nc.SetReadDeadline(t)
+	if c.kicked.Load() {
+		c.nc.SetReadDeadline(time.Now())
 	}
 }
 
@@ -186,8 +196,20 @@ func (c *conn) fail(err error) {
 		return
 	}
 	if c.version == packet.V5 && packet.ValidReason(packet.DISCONNECT, rc) && rc.IsError() {
-		c.closeWith(&packet.Disconnect{ReasonCode: rc})
+		d := &packet.Disconnect{ReasonCode: rc}
+		d.Props.SetString(packet.PropReasonString, reasonString(err))
+		c.closeWith(d)
 	}
+}
+
+// reasonString is the text of err for a v5 Reason String, kept short so the
+// packet fits any sensible Maximum Packet Size.
+func reasonString(err error) string {
+	msg := err.Error()
+	if len(msg) > 100 {
+		msg = msg[:100]
+	}
+	return strings.ToValidUTF8(msg, "?")
 }
 
 func (c *conn) logDebug(format string, args ...any) { c.s.logf(LogDebug, format, args...) }

@@ -243,3 +243,7 @@ func (l *logs) contains(s string) bool {
 	}
 	return false
 }
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
