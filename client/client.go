@@ -497,7 +497,7 @@ func (c *Client) keepAliveLoop() {
 			continue
 		}
 		c.pingSent.Store(now)
-		if err := c.send(context.Background(), &packet.Pingreq{}); err != nil {
+		if err := c.sendUrgent(context.Background(), &packet.Pingreq{}); err != nil {
 			return
 		}
 		t.Reset(ka)
@@ -507,6 +507,7 @@ func (c *Client) keepAliveLoop() {
 func (c *Client) readLoop() {
 	c.readerID.Store(goroutineID())
 	var cause error
+	corked := false
 	for {
 		p, err := packet.Read(c.br, c.version, c.readMax)
 		if err != nil {
@@ -527,6 +528,14 @@ func (c *Client) readLoop() {
 		}
 		if cause = c.handle(p); cause != nil {
 			break
+		}
+		if more := c.packetBuffered(); more != corked {
+			corked = more
+			if more {
+				c.w.cork()
+			} else {
+				c.w.uncork()
+			}
 		}
 		if d := c.pendingDisc.Load(); d != nil && !c.disconnecting.Load() {
 			c.disconnecting.Store(true)
@@ -549,6 +558,25 @@ func (c *Client) readLoop() {
 	c.failOps(ops)
 }
 
+// packetBuffered reports whether a whole packet waits in the read buffer,
+// so that reading it will not block.
+func (c *Client) packetBuffered() bool {
+	n := c.br.Buffered()
+	if n < 2 {
+		return false
+	}
+	b, _ := c.br.Peek(n)
+	remaining, mul := 0, 1
+	for i := 1; i < len(b) && i <= 4; i++ {
+		remaining += int(b[i]&0x7F) * mul
+		if b[i]&0x80 == 0 {
+			return 1+i+remaining <= n
+		}
+		mul <<= 7
+	}
+	return false
+}
+
 // protocolDisconnect tells a v5 server why we are closing, best effort.
 func (c *Client) protocolDisconnect(rc packet.ReasonCode) {
 	if c.version != packet.V5 {
@@ -559,7 +587,7 @@ func (c *Client) protocolDisconnect(rc packet.ReasonCode) {
 		return
 	default:
 	}
-	if c.send(context.Background(), &packet.Disconnect{ReasonCode: rc}) == nil {
+	if c.sendLast(context.Background(), &packet.Disconnect{ReasonCode: rc}) == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		c.waitFlushed(ctx)
 		cancel()

@@ -13,6 +13,12 @@ import (
 // writer batches encoded packets for the write goroutine. Senders append to
 // buf under mu; the write goroutine swaps buf for spare and writes the batch
 // outside the lock, so encoding and the system call overlap.
+//
+// While the read goroutine works through packets it has already buffered,
+// the writer is corked: the acknowledgements and the publishes that the
+// freed window slots let through go out in one write when the read buffer
+// is empty, instead of one small write each. Urgent packets (PINGREQ,
+// DISCONNECT) and a full queue flush regardless.
 type writer struct {
 	mu       sync.Mutex
 	buf      []byte
@@ -22,6 +28,8 @@ type writer struct {
 	drained  chan struct{} // closed after the next write completes; nil if nobody waits
 	err      error         // the write error that ended the connection
 	closed   bool          // the connection is being torn down
+	corked   bool          // the read goroutine is working through buffered packets
+	urgent   bool          // flush now even if corked
 	kick     chan struct{} // cap 1: buf became non-empty
 	aliasOut map[uint16]string
 
@@ -62,15 +70,36 @@ func (w *writer) waitRoom(ctx context.Context, stop <-chan struct{}) error {
 }
 
 // commit accounts for bytes appended from start and wakes the writer if
-// the queue was empty. Called with w.mu held.
+// the queue was empty or has just filled up. Called with w.mu held.
 func (w *writer) commit(start int) {
 	w.queued += int64(len(w.buf) - start)
-	if start == 0 && len(w.buf) > 0 {
-		select {
-		case w.kick <- struct{}{}:
-		default:
-		}
+	if (start == 0 && len(w.buf) > 0) || (start < maxQueued && len(w.buf) >= maxQueued) {
+		w.wake()
 	}
+}
+
+func (w *writer) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// cork holds back writes while the read goroutine has buffered packets.
+func (w *writer) cork() {
+	w.mu.Lock()
+	w.corked = true
+	w.mu.Unlock()
+}
+
+// uncork lets the writer flush what piled up.
+func (w *writer) uncork() {
+	w.mu.Lock()
+	w.corked = false
+	if len(w.buf) > 0 {
+		w.wake()
+	}
+	w.mu.Unlock()
 }
 
 // waitFlushed waits until everything queued so far has been written.
@@ -111,15 +140,21 @@ func (c *Client) waitFlushed(ctx context.Context) error {
 
 // send encodes p into the write queue, waiting for room while ctx allows.
 func (c *Client) send(ctx context.Context, p packet.Packet) error {
-	return c.enqueue(ctx, p, false)
+	return c.enqueue(ctx, p, false, false)
 }
 
-// sendLast queues p as the last packet of the connection: later sends fail.
+// sendUrgent queues p and flushes even while corked.
+func (c *Client) sendUrgent(ctx context.Context, p packet.Packet) error {
+	return c.enqueue(ctx, p, false, true)
+}
+
+// sendLast queues p as the last packet of the connection, flushed at once:
+// later sends fail.
 func (c *Client) sendLast(ctx context.Context, p packet.Packet) error {
-	return c.enqueue(ctx, p, true)
+	return c.enqueue(ctx, p, true, true)
 }
 
-func (c *Client) enqueue(ctx context.Context, p packet.Packet, last bool) error {
+func (c *Client) enqueue(ctx context.Context, p packet.Packet, last, urgent bool) error {
 	w := &c.w
 	w.mu.Lock()
 	if err := w.waitRoom(ctx, c.stop); err != nil {
@@ -138,6 +173,10 @@ func (c *Client) enqueue(ctx context.Context, p packet.Packet, last bool) error 
 	w.commit(start)
 	if last {
 		w.closed = true
+	}
+	if urgent && w.corked {
+		w.urgent = true
+		w.wake()
 	}
 	w.mu.Unlock()
 	return nil
@@ -228,6 +267,11 @@ func (c *Client) writeLoop() {
 			return
 		}
 		w.mu.Lock()
+		if w.corked && !w.urgent && len(w.buf) < maxQueued {
+			w.mu.Unlock()
+			continue // uncork wakes us
+		}
+		w.urgent = false
 		b := w.buf
 		w.buf = w.spare[:0]
 		w.spare = nil
