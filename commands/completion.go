@@ -765,34 +765,33 @@ Register-ArgumentCompleter -Native -CommandName mqtool -ScriptBlock {
         if ($children.ContainsKey("$path|$t")) { $path = ("$path " + $children["$path|$t"]).Trim() }
     }
 
-    $prefix = ''
     $word = $wordToComplete
+    $prefix = ''
     $spec = $null
+    $isValue = $false
     if ($null -ne $expect) {
         $spec = $expect
+        $isValue = $true
     } elseif (-not $dashdash -and $word -clike '-*=*') {
         $eq = $word.IndexOf('=')
         $spec = $values["$path|" + $word.Substring(0, $eq)]
         $prefix = $word.Substring(0, $eq + 1)
         $word = $word.Substring($eq + 1)
+        $isValue = $true
     }
-    $candidates = @()
-    if ($null -eq $spec -and -not $dashdash -and $word.StartsWith('-')) {
+    $candidates = $null
+    if ($isValue) {
+        if ($spec -clike 'words *') { $candidates = $spec.Substring(6).Split(' ') }
+    } elseif (-not $dashdash -and $word.StartsWith('-')) {
         $candidates = $flags[$path]
-    } elseif ($null -eq $spec -and -not $dashdash -and $commands.ContainsKey($path)) {
+    } elseif (-not $dashdash -and $commands.ContainsKey($path)) {
         $candidates = $commands[$path]
     } else {
-        if ($null -eq $spec) { $spec = $arguments[$path] }
-        if ($null -eq $spec) { return }
-        if ($spec -clike 'words *') {
-            $candidates = $spec.Substring(6).Split(' ')
-        } elseif ($spec -ceq 'file' -or $spec -ceq 'dir') {
-            # Returning nothing lets PowerShell complete paths.
-            return
-        } else {
-            return
-        }
+        $spec = $arguments[$path]
+        if ($spec -clike 'words *') { $candidates = $spec.Substring(6).Split(' ') }
     }
+    # Nothing to offer: free text, or a path, which PowerShell then completes.
+    if ($null -eq $candidates) { return }
     $candidates |
         Where-Object { $_.StartsWith($word, [System.StringComparison]::Ordinal) } |
         ForEach-Object {

@@ -187,6 +187,32 @@ func lookShell(t *testing.T, shell string) string {
 	return bin
 }
 
+// pwshParse parses the file named by its argument and prints any errors.
+const pwshParse = `$errs = $null
+[void][System.Management.Automation.Language.Parser]::ParseFile($args[0], [ref]$null, [ref]$errs)
+if ($errs) { $errs | ForEach-Object { "$($_.Extent.StartLineNumber): $($_.Message)" }; exit 1 }
+`
+
+func TestPowerShellSyntax(t *testing.T) {
+	pwsh, err := exec.LookPath("pwsh")
+	if err != nil {
+		t.Skip("pwsh not installed: cannot parse the PowerShell script")
+	}
+	check := filepath.Join(t.TempDir(), "parse.ps1")
+	if err := os.WriteFile(check, []byte(pwshParse), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range apps() {
+		t.Run(a.name, func(t *testing.T) {
+			path := writeScript(t, a.app(), "powershell")
+			out, err := exec.Command(pwsh, "-NoProfile", "-NonInteractive", "-File", check, path).CombinedOutput()
+			if err != nil || len(out) > 0 {
+				t.Errorf("pwsh parse: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
 func TestZshRegisters(t *testing.T) {
 	zsh := lookShell(t, "zsh")
 	for _, a := range apps() {
@@ -593,6 +619,8 @@ func issueCases(t *testing.T, app *cli.App) []compCase {
 	} else {
 		t.Logf("no sub command yet: mqtool sub --re<TAB> not checked")
 	}
+	cases = append(cases, compCase{name: "completion shells", words: []string{"mqtool", "completion", ""},
+		want: shells, exact: true})
 	if has["bench"] {
 		cases = append(cases, compCase{name: "issue: mqtool bench", words: []string{"mqtool", "bench", ""},
 			want: []string{"conn", "merge"}})

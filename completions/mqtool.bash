@@ -5,7 +5,8 @@
 # _mqtool_commands PATH prints the subcommands of the command at PATH.
 _mqtool_commands() {
     case "$1" in
-        '') echo 'version completion man pub rr serve sub' ;;
+        '') echo 'version bench completion man pub rr serve sub' ;;
+        'bench') echo 'conn merge' ;;
     esac
 }
 
@@ -14,12 +15,15 @@ _mqtool_commands() {
 _mqtool_command() {
     case "$1|$2" in
         '|version') echo 'version' ;;
+        '|bench') echo 'bench' ;;
         '|completion') echo 'completion' ;;
         '|man') echo 'man' ;;
         '|pub') echo 'pub' ;;
         '|rr') echo 'rr' ;;
         '|serve') echo 'serve' ;;
         '|sub') echo 'sub' ;;
+        'bench|conn') echo 'conn' ;;
+        'bench|merge') echo 'merge' ;;
     esac
 }
 
@@ -28,6 +32,9 @@ _mqtool_flags() {
     case "$1" in
         '') echo '--version --help' ;;
         'version') echo '--help' ;;
+        'bench') echo '--publishers --subscribers --pattern --topic -t --filter --qos -q --size -s --rate -r --inflight --duration --warmup --count -C --retain --connect-rate --drain --i-know-its-shared --json --csv --hgrm --threshold --color --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
+        'bench conn') echo '--clients --connect-rate --concurrency --i-know-its-shared --json --color --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
+        'bench merge') echo '--json --csv --hgrm --threshold --color --help' ;;
         'completion') echo '--help' ;;
         'man') echo '--help' ;;
         'pub') echo '--topic -t --qos -q --retain -r --stdin-line -l --repeat --repeat-delay --message -m --file -f --stdin-file -s --null-message -n --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
@@ -41,6 +48,85 @@ _mqtool_flags() {
 # when FLAG takes no value, else value (free text), file, dir or "words W...".
 _mqtool_flag_value() {
     case "$1|$2" in
+        'bench|--publishers') echo 'value' ;;
+        'bench|--subscribers') echo 'value' ;;
+        'bench|--pattern') echo 'words pair fan-in fan-out' ;;
+        'bench|--topic'|'bench|-t') echo 'value' ;;
+        'bench|--filter') echo 'value' ;;
+        'bench|--qos'|'bench|-q') echo 'words 0 1 2' ;;
+        'bench|--size'|'bench|-s') echo 'value' ;;
+        'bench|--rate'|'bench|-r') echo 'value' ;;
+        'bench|--inflight') echo 'value' ;;
+        'bench|--duration') echo 'value' ;;
+        'bench|--warmup') echo 'value' ;;
+        'bench|--count'|'bench|-C') echo 'value' ;;
+        'bench|--connect-rate') echo 'value' ;;
+        'bench|--drain') echo 'value' ;;
+        'bench|--json') echo 'value' ;;
+        'bench|--csv') echo 'value' ;;
+        'bench|--hgrm') echo 'dir' ;;
+        'bench|--threshold') echo 'value' ;;
+        'bench|--color') echo 'words auto always never' ;;
+        'bench|--host'|'bench|-h') echo 'value' ;;
+        'bench|--port'|'bench|-p') echo 'value' ;;
+        'bench|--url'|'bench|-L') echo 'value' ;;
+        'bench|--unix') echo 'file' ;;
+        'bench|-A') echo 'value' ;;
+        'bench|--protocol-version'|'bench|-V') echo 'words 31 311 5 mqttv31 mqttv311 mqttv5' ;;
+        'bench|--keepalive'|'bench|-k') echo 'value' ;;
+        'bench|-M') echo 'value' ;;
+        'bench|--id'|'bench|-i') echo 'value' ;;
+        'bench|--id-prefix'|'bench|-I') echo 'value' ;;
+        'bench|-x') echo 'value' ;;
+        'bench|--username'|'bench|-u') echo 'value' ;;
+        'bench|--pw'|'bench|-P') echo 'value' ;;
+        'bench|--pw-file') echo 'file' ;;
+        'bench|--will-topic') echo 'value' ;;
+        'bench|--will-payload') echo 'value' ;;
+        'bench|--will-qos') echo 'words 0 1 2' ;;
+        'bench|--cafile') echo 'file' ;;
+        'bench|--capath') echo 'dir' ;;
+        'bench|--cert') echo 'file' ;;
+        'bench|--key') echo 'file' ;;
+        'bench|--tls-version') echo 'words tlsv1.2 tlsv1.3' ;;
+        'bench|--tls-alpn') echo 'value' ;;
+        'bench|--property'|'bench|-D') echo 'value' ;;
+        'bench|-o') echo 'file' ;;
+        'bench conn|--clients') echo 'value' ;;
+        'bench conn|--connect-rate') echo 'value' ;;
+        'bench conn|--concurrency') echo 'value' ;;
+        'bench conn|--json') echo 'value' ;;
+        'bench conn|--color') echo 'words auto always never' ;;
+        'bench conn|--host'|'bench conn|-h') echo 'value' ;;
+        'bench conn|--port'|'bench conn|-p') echo 'value' ;;
+        'bench conn|--url'|'bench conn|-L') echo 'value' ;;
+        'bench conn|--unix') echo 'file' ;;
+        'bench conn|-A') echo 'value' ;;
+        'bench conn|--protocol-version'|'bench conn|-V') echo 'words 31 311 5 mqttv31 mqttv311 mqttv5' ;;
+        'bench conn|--keepalive'|'bench conn|-k') echo 'value' ;;
+        'bench conn|-M') echo 'value' ;;
+        'bench conn|--id'|'bench conn|-i') echo 'value' ;;
+        'bench conn|--id-prefix'|'bench conn|-I') echo 'value' ;;
+        'bench conn|-x') echo 'value' ;;
+        'bench conn|--username'|'bench conn|-u') echo 'value' ;;
+        'bench conn|--pw'|'bench conn|-P') echo 'value' ;;
+        'bench conn|--pw-file') echo 'file' ;;
+        'bench conn|--will-topic') echo 'value' ;;
+        'bench conn|--will-payload') echo 'value' ;;
+        'bench conn|--will-qos') echo 'words 0 1 2' ;;
+        'bench conn|--cafile') echo 'file' ;;
+        'bench conn|--capath') echo 'dir' ;;
+        'bench conn|--cert') echo 'file' ;;
+        'bench conn|--key') echo 'file' ;;
+        'bench conn|--tls-version') echo 'words tlsv1.2 tlsv1.3' ;;
+        'bench conn|--tls-alpn') echo 'value' ;;
+        'bench conn|--property'|'bench conn|-D') echo 'value' ;;
+        'bench conn|-o') echo 'file' ;;
+        'bench merge|--json') echo 'value' ;;
+        'bench merge|--csv') echo 'value' ;;
+        'bench merge|--hgrm') echo 'dir' ;;
+        'bench merge|--threshold') echo 'value' ;;
+        'bench merge|--color') echo 'words auto always never' ;;
         'pub|--topic'|'pub|-t') echo 'value' ;;
         'pub|--qos'|'pub|-q') echo 'words 0 1 2' ;;
         'pub|--repeat') echo 'value' ;;

@@ -11,8 +11,9 @@ Register-ArgumentCompleter -Native -CommandName mqtool -ScriptBlock {
     $flags = [System.Collections.Hashtable]::new([System.StringComparer]::Ordinal)
     $values = [System.Collections.Hashtable]::new([System.StringComparer]::Ordinal)
     $arguments = [System.Collections.Hashtable]::new([System.StringComparer]::Ordinal)
-    $commands[''] = @('version', 'completion', 'man', 'pub', 'rr', 'serve', 'sub')
+    $commands[''] = @('version', 'bench', 'completion', 'man', 'pub', 'rr', 'serve', 'sub')
     $children['|version'] = 'version'
+    $children['|bench'] = 'bench'
     $children['|completion'] = 'completion'
     $children['|man'] = 'man'
     $children['|pub'] = 'pub'
@@ -21,6 +22,116 @@ Register-ArgumentCompleter -Native -CommandName mqtool -ScriptBlock {
     $children['|sub'] = 'sub'
     $flags[''] = @('--version', '--help')
     $flags['version'] = @('--help')
+    $commands['bench'] = @('conn', 'merge')
+    $children['bench|conn'] = 'conn'
+    $children['bench|merge'] = 'merge'
+    $flags['bench'] = @('--publishers', '--subscribers', '--pattern', '--topic', '-t', '--filter', '--qos', '-q', '--size', '-s', '--rate', '-r', '--inflight', '--duration', '--warmup', '--count', '-C', '--retain', '--connect-rate', '--drain', '--i-know-its-shared', '--json', '--csv', '--hgrm', '--threshold', '--color', '--host', '-h', '--port', '-p', '--url', '-L', '--unix', '--ws', '-A', '--protocol-version', '-V', '--keepalive', '-k', '--nodelay', '-M', '--id', '-i', '--id-prefix', '-I', '--disable-clean-session', '-c', '-x', '--username', '-u', '--pw', '-P', '--pw-file', '--pw-prompt', '--will-topic', '--will-payload', '--will-qos', '--will-retain', '--cafile', '--capath', '--cert', '--key', '--insecure', '--tls-version', '--tls-alpn', '--tls-use-os-certs', '--no-tls', '--property', '-D', '--debug', '-d', '--quiet', '-o', '--help')
+    $values['bench|--publishers'] = 'value'
+    $values['bench|--subscribers'] = 'value'
+    $values['bench|--pattern'] = 'words pair fan-in fan-out'
+    $values['bench|--topic'] = 'value'
+    $values['bench|-t'] = 'value'
+    $values['bench|--filter'] = 'value'
+    $values['bench|--qos'] = 'words 0 1 2'
+    $values['bench|-q'] = 'words 0 1 2'
+    $values['bench|--size'] = 'value'
+    $values['bench|-s'] = 'value'
+    $values['bench|--rate'] = 'value'
+    $values['bench|-r'] = 'value'
+    $values['bench|--inflight'] = 'value'
+    $values['bench|--duration'] = 'value'
+    $values['bench|--warmup'] = 'value'
+    $values['bench|--count'] = 'value'
+    $values['bench|-C'] = 'value'
+    $values['bench|--connect-rate'] = 'value'
+    $values['bench|--drain'] = 'value'
+    $values['bench|--json'] = 'value'
+    $values['bench|--csv'] = 'value'
+    $values['bench|--hgrm'] = 'dir'
+    $values['bench|--threshold'] = 'value'
+    $values['bench|--color'] = 'words auto always never'
+    $values['bench|--host'] = 'value'
+    $values['bench|-h'] = 'value'
+    $values['bench|--port'] = 'value'
+    $values['bench|-p'] = 'value'
+    $values['bench|--url'] = 'value'
+    $values['bench|-L'] = 'value'
+    $values['bench|--unix'] = 'file'
+    $values['bench|-A'] = 'value'
+    $values['bench|--protocol-version'] = 'words 31 311 5 mqttv31 mqttv311 mqttv5'
+    $values['bench|-V'] = 'words 31 311 5 mqttv31 mqttv311 mqttv5'
+    $values['bench|--keepalive'] = 'value'
+    $values['bench|-k'] = 'value'
+    $values['bench|-M'] = 'value'
+    $values['bench|--id'] = 'value'
+    $values['bench|-i'] = 'value'
+    $values['bench|--id-prefix'] = 'value'
+    $values['bench|-I'] = 'value'
+    $values['bench|-x'] = 'value'
+    $values['bench|--username'] = 'value'
+    $values['bench|-u'] = 'value'
+    $values['bench|--pw'] = 'value'
+    $values['bench|-P'] = 'value'
+    $values['bench|--pw-file'] = 'file'
+    $values['bench|--will-topic'] = 'value'
+    $values['bench|--will-payload'] = 'value'
+    $values['bench|--will-qos'] = 'words 0 1 2'
+    $values['bench|--cafile'] = 'file'
+    $values['bench|--capath'] = 'dir'
+    $values['bench|--cert'] = 'file'
+    $values['bench|--key'] = 'file'
+    $values['bench|--tls-version'] = 'words tlsv1.2 tlsv1.3'
+    $values['bench|--tls-alpn'] = 'value'
+    $values['bench|--property'] = 'value'
+    $values['bench|-D'] = 'value'
+    $values['bench|-o'] = 'file'
+    $flags['bench conn'] = @('--clients', '--connect-rate', '--concurrency', '--i-know-its-shared', '--json', '--color', '--host', '-h', '--port', '-p', '--url', '-L', '--unix', '--ws', '-A', '--protocol-version', '-V', '--keepalive', '-k', '--nodelay', '-M', '--id', '-i', '--id-prefix', '-I', '--disable-clean-session', '-c', '-x', '--username', '-u', '--pw', '-P', '--pw-file', '--pw-prompt', '--will-topic', '--will-payload', '--will-qos', '--will-retain', '--cafile', '--capath', '--cert', '--key', '--insecure', '--tls-version', '--tls-alpn', '--tls-use-os-certs', '--no-tls', '--property', '-D', '--debug', '-d', '--quiet', '-o', '--help')
+    $values['bench conn|--clients'] = 'value'
+    $values['bench conn|--connect-rate'] = 'value'
+    $values['bench conn|--concurrency'] = 'value'
+    $values['bench conn|--json'] = 'value'
+    $values['bench conn|--color'] = 'words auto always never'
+    $values['bench conn|--host'] = 'value'
+    $values['bench conn|-h'] = 'value'
+    $values['bench conn|--port'] = 'value'
+    $values['bench conn|-p'] = 'value'
+    $values['bench conn|--url'] = 'value'
+    $values['bench conn|-L'] = 'value'
+    $values['bench conn|--unix'] = 'file'
+    $values['bench conn|-A'] = 'value'
+    $values['bench conn|--protocol-version'] = 'words 31 311 5 mqttv31 mqttv311 mqttv5'
+    $values['bench conn|-V'] = 'words 31 311 5 mqttv31 mqttv311 mqttv5'
+    $values['bench conn|--keepalive'] = 'value'
+    $values['bench conn|-k'] = 'value'
+    $values['bench conn|-M'] = 'value'
+    $values['bench conn|--id'] = 'value'
+    $values['bench conn|-i'] = 'value'
+    $values['bench conn|--id-prefix'] = 'value'
+    $values['bench conn|-I'] = 'value'
+    $values['bench conn|-x'] = 'value'
+    $values['bench conn|--username'] = 'value'
+    $values['bench conn|-u'] = 'value'
+    $values['bench conn|--pw'] = 'value'
+    $values['bench conn|-P'] = 'value'
+    $values['bench conn|--pw-file'] = 'file'
+    $values['bench conn|--will-topic'] = 'value'
+    $values['bench conn|--will-payload'] = 'value'
+    $values['bench conn|--will-qos'] = 'words 0 1 2'
+    $values['bench conn|--cafile'] = 'file'
+    $values['bench conn|--capath'] = 'dir'
+    $values['bench conn|--cert'] = 'file'
+    $values['bench conn|--key'] = 'file'
+    $values['bench conn|--tls-version'] = 'words tlsv1.2 tlsv1.3'
+    $values['bench conn|--tls-alpn'] = 'value'
+    $values['bench conn|--property'] = 'value'
+    $values['bench conn|-D'] = 'value'
+    $values['bench conn|-o'] = 'file'
+    $flags['bench merge'] = @('--json', '--csv', '--hgrm', '--threshold', '--color', '--help')
+    $values['bench merge|--json'] = 'value'
+    $values['bench merge|--csv'] = 'value'
+    $values['bench merge|--hgrm'] = 'dir'
+    $values['bench merge|--threshold'] = 'value'
+    $values['bench merge|--color'] = 'words auto always never'
     $flags['completion'] = @('--help')
     $arguments['completion'] = 'words bash zsh fish powershell'
     $flags['man'] = @('--help')
@@ -202,34 +313,33 @@ Register-ArgumentCompleter -Native -CommandName mqtool -ScriptBlock {
         if ($children.ContainsKey("$path|$t")) { $path = ("$path " + $children["$path|$t"]).Trim() }
     }
 
-    $prefix = ''
     $word = $wordToComplete
+    $prefix = ''
     $spec = $null
+    $isValue = $false
     if ($null -ne $expect) {
         $spec = $expect
+        $isValue = $true
     } elseif (-not $dashdash -and $word -clike '-*=*') {
         $eq = $word.IndexOf('=')
         $spec = $values["$path|" + $word.Substring(0, $eq)]
         $prefix = $word.Substring(0, $eq + 1)
         $word = $word.Substring($eq + 1)
+        $isValue = $true
     }
-    $candidates = @()
-    if ($null -eq $spec -and -not $dashdash -and $word.StartsWith('-')) {
+    $candidates = $null
+    if ($isValue) {
+        if ($spec -clike 'words *') { $candidates = $spec.Substring(6).Split(' ') }
+    } elseif (-not $dashdash -and $word.StartsWith('-')) {
         $candidates = $flags[$path]
-    } elseif ($null -eq $spec -and -not $dashdash -and $commands.ContainsKey($path)) {
+    } elseif (-not $dashdash -and $commands.ContainsKey($path)) {
         $candidates = $commands[$path]
     } else {
-        if ($null -eq $spec) { $spec = $arguments[$path] }
-        if ($null -eq $spec) { return }
-        if ($spec -clike 'words *') {
-            $candidates = $spec.Substring(6).Split(' ')
-        } elseif ($spec -ceq 'file' -or $spec -ceq 'dir') {
-            # Returning nothing lets PowerShell complete paths.
-            return
-        } else {
-            return
-        }
+        $spec = $arguments[$path]
+        if ($spec -clike 'words *') { $candidates = $spec.Substring(6).Split(' ') }
     }
+    # Nothing to offer: free text, or a path, which PowerShell then completes.
+    if ($null -eq $candidates) { return }
     $candidates |
         Where-Object { $_.StartsWith($word, [System.StringComparison]::Ordinal) } |
         ForEach-Object {

@@ -15,6 +15,7 @@ _mqtool() {
     command)
         local -a cmds=(
             'version:print the version of mqtool and of Go'
+            'bench:load-test a broker\: throughput, loss and latency per QoS'
             'completion:print a shell completion script (bash, zsh, fish or powershell)'
             'man:print the mqtool(1) manual page (roff) to stdout'
             'pub:publish messages, like mosquitto_pub'
@@ -27,6 +28,7 @@ _mqtool() {
         curcontext="${curcontext%:*:*}:mqtool-$words[1]:"
         case $words[1] in
         (version) _mqtool_version && ret=0 ;;
+        (bench) _mqtool_bench && ret=0 ;;
         (completion) _mqtool_completion && ret=0 ;;
         (man) _mqtool_man && ret=0 ;;
         (pub) _mqtool_pub && ret=0 ;;
@@ -40,6 +42,171 @@ _mqtool() {
 
 _mqtool_version() {
     _arguments \
+        '--help[show help]'
+}
+
+_mqtool_bench() {
+    local curcontext="$curcontext" state state_descr line ret=1
+    typeset -A opt_args
+    _arguments -C \
+        '--publishers[number of publishing clients, N >= 1]:publishers: ' \
+        '--subscribers[number of subscribing clients, N >= 0]:subscribers: ' \
+        '--pattern[topology NAME\: pair (publisher i to subscriber i), fan-in or fan-out (one shared topic)]:pattern:(pair fan-in fan-out)' \
+        '(--topic -t)--topic[topic TEMPLATE instead of --pattern\: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j'\''s topic (default\: none)]:topic: ' \
+        '(--topic -t)-t[topic TEMPLATE instead of --pattern\: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j'\''s topic (default\: none)]:topic: ' \
+        '--filter[every subscriber subscribes to FILTER instead (default\: none)]:filter: ' \
+        '(--qos -q)--qos[QoS LIST, e.g. 1 or 0,1,2\: one run and one table row per level]:qos:(0 1 2)' \
+        '(--qos -q)-q[QoS LIST, e.g. 1 or 0,1,2\: one run and one table row per level]:qos:(0 1 2)' \
+        '(--size -s)--size[payload size in BYTES, >= 40 (the bench header)]:size: ' \
+        '(--size -s)-s[payload size in BYTES, >= 40 (the bench header)]:size: ' \
+        '(--rate -r)--rate[total messages per second over all publishers, open loop, N >= 0; 0 sends as fast as the inflight window allows (100 against a remote host)]:rate: ' \
+        '(--rate -r)-r[total messages per second over all publishers, open loop, N >= 0; 0 sends as fast as the inflight window allows (100 against a remote host)]:rate: ' \
+        '--inflight[QoS 1/2 messages in flight per publisher, N >= 1; default the -M value]:inflight: ' \
+        '--duration[measured time after the warm-up, a DURATION such as 10s or 500ms; with --count alone, until the count is sent]:duration: ' \
+        '--warmup[load before measuring, excluded from the results, a DURATION; 0 with --count alone]:warmup: ' \
+        '(--count -C)--count[messages per publisher, N; 0 is no limit]:count: ' \
+        '(--count -C)-C[messages per publisher, N; 0 is no limit]:count: ' \
+        '--retain[publish retained messages, cleared at the end]' \
+        '--connect-rate[new connections per second, N; 0 connects in parallel (10/s against a remote host)]:connect-rate: ' \
+        '--drain[after the last send, wait until this DURATION passes with no delivery before counting the rest lost]:drain: ' \
+        '--i-know-its-shared[lift the limits against a non-loopback host (10 clients, 100 msg/s, 10 conn/s)]' \
+        '--json[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json: ' \
+        '--csv[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv: ' \
+        '--hgrm[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm, ms) into DIR (default\: none)]:hgrm:_files -/' \
+        '*--threshold[fail (exit 1) unless every QoS run meets COND, e.g. '\''e2e.p99<5ms'\'', '\''lost=0'\'', '\''ack.p50<=2ms'\'', '\''recv.rate>=1000'\''; metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, sent.rate, recv.rate (msg/s), sent.mbps, recv.mbps (MB/s), cpu (%); repeatable (default\: none)]:threshold: ' \
+        '--color[colour the table\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
+        '(--host -h)--host[broker host name or address (default localhost)]:host: ' \
+        '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
+        '(--port -p)--port[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--url -L)--url[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '--unix[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
+        '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
+        '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
+        '(--protocol-version -V)--protocol-version[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--keepalive -k)--keepalive[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
+        '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
+        '(--id -i)--id[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id-prefix -I)--id-prefix[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
+        '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
+        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
+        '(--username -u)--username[user NAME (default\: none)]:username: ' \
+        '(--username -u)-u[user NAME (default\: none)]:username: ' \
+        '(--pw -P)--pw[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '--pw-file[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
+        '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
+        '--will-topic[TOPIC of the will message (default\: no will)]:will-topic: ' \
+        '--will-payload[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
+        '--will-qos[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
+        '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
+        '--cafile[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
+        '--capath[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
+        '--cert[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
+        '--key[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
+        '--insecure[do not verify the server certificate (default\: false)]' \
+        '--tls-version[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-alpn[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
+        '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
+        '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
+        '*--property[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
+        '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
+        '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
+        '-o[read options from FILE (one "-option value" per line, # comments) instead of $XDG_CONFIG_HOME/mqtool/bench or ~/.config/mqtool/bench]:o:_files' \
+        '--help[show help]' \
+        '1: :->command' \
+        '*:: :->args' && ret=0
+    case $state in
+    command)
+        local -a cmds=(
+            'conn:measure connection set-up\: connections per second and CONNACK latency for N clients'
+            'merge:combine bench --json results from several machines\: histograms merged exactly, counts summed'
+        )
+        _describe -t commands 'mqtool bench command' cmds && ret=0 ;;
+    args)
+        curcontext="${curcontext%:*:*}:mqtool-$words[1]:"
+        case $words[1] in
+        (conn) _mqtool_bench_conn && ret=0 ;;
+        (merge) _mqtool_bench_merge && ret=0 ;;
+        esac ;;
+    esac
+    return ret
+}
+
+_mqtool_bench_conn() {
+    _arguments \
+        '--clients[connections to open, N >= 1]:clients: ' \
+        '--connect-rate[new connections per second, N; 0 opens them as fast as --concurrency allows (10/s against a remote host)]:connect-rate: ' \
+        '--concurrency[handshakes in progress at once, N >= 1]:concurrency: ' \
+        '--i-know-its-shared[lift the limits against a non-loopback host (10 clients, 10 conn/s)]' \
+        '--json[write the result as JSON to FILE, - for stdout instead of the summary (default\: none)]:json: ' \
+        '--color[colour the summary\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
+        '(--host -h)--host[broker host name or address (default localhost)]:host: ' \
+        '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
+        '(--port -p)--port[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--url -L)--url[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '--unix[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
+        '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
+        '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
+        '(--protocol-version -V)--protocol-version[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--keepalive -k)--keepalive[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
+        '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
+        '(--id -i)--id[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id-prefix -I)--id-prefix[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
+        '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
+        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
+        '(--username -u)--username[user NAME (default\: none)]:username: ' \
+        '(--username -u)-u[user NAME (default\: none)]:username: ' \
+        '(--pw -P)--pw[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '--pw-file[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
+        '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
+        '--will-topic[TOPIC of the will message (default\: no will)]:will-topic: ' \
+        '--will-payload[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
+        '--will-qos[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
+        '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
+        '--cafile[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
+        '--capath[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
+        '--cert[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
+        '--key[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
+        '--insecure[do not verify the server certificate (default\: false)]' \
+        '--tls-version[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-alpn[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
+        '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
+        '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
+        '*--property[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
+        '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
+        '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
+        '-o[read options from FILE (one "-option value" per line, # comments) instead of $XDG_CONFIG_HOME/mqtool/bench or ~/.config/mqtool/bench]:o:_files' \
+        '--help[show help]'
+}
+
+_mqtool_bench_merge() {
+    _arguments \
+        '--json[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json: ' \
+        '--csv[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv: ' \
+        '--hgrm[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm, ms) into DIR (default\: none)]:hgrm:_files -/' \
+        '*--threshold[fail (exit 1) unless every QoS run meets COND, e.g. '\''e2e.p99<5ms'\'', '\''lost=0'\'', '\''ack.p50<=2ms'\'', '\''recv.rate>=1000'\''; metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, sent.rate, recv.rate (msg/s), sent.mbps, recv.mbps (MB/s), cpu (%); repeatable (default\: none)]:threshold: ' \
+        '--color[colour the table\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
         '--help[show help]'
 }
 
