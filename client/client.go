@@ -526,16 +526,16 @@ func (c *Client) readLoop() {
 		if c.trace != nil {
 			c.trace(false, p)
 		}
+		if !corked && c.packetBuffered() {
+			corked = true
+			c.w.cork()
+		}
 		if cause = c.handle(p); cause != nil {
 			break
 		}
-		if more := c.packetBuffered(); more != corked {
-			corked = more
-			if more {
-				c.w.cork()
-			} else {
-				c.w.uncork()
-			}
+		if corked && !c.packetBuffered() {
+			corked = false
+			c.w.uncork()
 		}
 		if d := c.pendingDisc.Load(); d != nil && !c.disconnecting.Load() {
 			c.disconnecting.Store(true)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -865,4 +866,91 @@ func TestHostileServer(t *testing.T) {
 			t.Errorf("Disconnect = %v", err)
 		}
 	})
+}
+
+// countingConn counts Write calls.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int32
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+func TestAcksBatched(t *testing.T) {
+	const n = 100
+	s := startFake(t, func(f *fakeConn) {
+		f.accept(nil)
+		var batch []byte
+		for i := range n {
+			batch, _ = packet.Append(batch, &packet.Publish{Topic: "t", QoS: 1, PacketID: uint16(i + 1)}, f.v)
+		}
+		f.c.Write(batch)
+		for range n {
+			expect[*packet.Puback](f)
+		}
+		expect[*packet.Disconnect](f)
+	})
+	var cc *countingConn
+	addr := strings.TrimPrefix(s.url, "mqtt://")
+	msgs := make(chan struct{}, n)
+	c := dial(t, s, Options{
+		Dialer: func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			cc = &countingConn{Conn: conn}
+			return cc, nil
+		},
+		OnMessage: func(*packet.Publish) { msgs <- struct{}{} },
+	})
+	for range n {
+		<-msgs
+	}
+	c.Disconnect(context.Background(), nil)
+	// CONNECT, DISCONNECT, and the acks in a few writes rather than one each.
+	if w := cc.writes.Load(); w > 10 {
+		t.Errorf("%d writes for %d PUBACKs, want them batched", w, n)
+	}
+}
+
+func TestCorkedQueueFlushes(t *testing.T) {
+	big := make([]byte, 200<<10)
+	s := startFake(t, func(f *fakeConn) {
+		f.accept(nil)
+		var batch []byte
+		for range 5 {
+			batch, _ = packet.Append(batch, &packet.Publish{Topic: "in"}, f.v)
+		}
+		f.c.Write(batch)
+		for range 5 {
+			if p := expect[*packet.Publish](f); p != nil && len(p.Payload) != len(big) {
+				t.Errorf("payload of %d bytes, want %d", len(p.Payload), len(big))
+			}
+		}
+		expect[*packet.Disconnect](f)
+	})
+	var c *Client
+	ready := make(chan struct{})
+	got := make(chan error, 5)
+	c = dial(t, s, Options{OnMessage: func(*packet.Publish) {
+		<-ready
+		got <- c.Publish(context.Background(), &packet.Publish{Topic: "out", Payload: big})
+	}})
+	close(ready)
+	for range 5 {
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Errorf("Publish from OnMessage = %v", err)
+			}
+		case <-time.After(fakeTimeout):
+			t.Fatal("Publish from OnMessage stuck")
+		}
+	}
+	c.Disconnect(context.Background(), nil)
 }
