@@ -44,14 +44,47 @@ func Read(r io.Reader, v Version, maxSize int) (Packet, error) {
 		return nil, fmt.Errorf("packet: %s of %d bytes exceeds maximum packet size %d: %w",
 			Type(first>>4), 1+n+remaining, maxSize, PacketTooLarge)
 	}
-	body := make([]byte, remaining)
+	var pub *Publish
+	var body []byte
+	if Type(first>>4) == PUBLISH {
+		pub, body = newPublish(remaining)
+	} else {
+		body = make([]byte, remaining)
+	}
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, fmt.Errorf("packet: read %s body: %w", Type(first>>4), err)
 	}
-	return Decode(first, body, v)
+	return decodeInto(first, body, v, pub)
+}
+
+// newPublish returns a Publish and a body of n bytes for it. A small body
+// shares the Publish's allocation, sized to fill a malloc size class, so a
+// typical PUBLISH costs two allocations (this and its topic) instead of three.
+func newPublish(n int) (*Publish, []byte) {
+	switch {
+	case n <= 48:
+		h := new(struct {
+			p Publish
+			b [48]byte
+		})
+		return &h.p, h.b[:n:n]
+	case n <= 112:
+		h := new(struct {
+			p Publish
+			b [112]byte
+		})
+		return &h.p, h.b[:n:n]
+	case n <= 208:
+		h := new(struct {
+			p Publish
+			b [208]byte
+		})
+		return &h.p, h.b[:n:n]
+	}
+	return new(Publish), make([]byte, n)
 }
 
 // readVarint reads the remaining length from a reader that cannot read
@@ -103,7 +136,12 @@ func varintReadError(err error) error {
 // On error the packet is nil, except for the *Connect that comes with
 // UnsupportedProtocolVersion (see Read).
 func Decode(first byte, body []byte, v Version) (Packet, error) {
-	p, err := decode(first, body, v)
+	return decodeInto(first, body, v, nil)
+}
+
+// decodeInto is Decode; a PUBLISH is decoded into pub when it is not nil.
+func decodeInto(first byte, body []byte, v Version, pub *Publish) (Packet, error) {
+	p, err := decode(first, body, v, pub)
 	if err != nil {
 		if c, ok := p.(*Connect); ok && c != nil && errors.Is(err, UnsupportedProtocolVersion) {
 			return c, err
@@ -113,7 +151,7 @@ func Decode(first byte, body []byte, v Version) (Packet, error) {
 	return p, nil
 }
 
-func decode(first byte, body []byte, v Version) (Packet, error) {
+func decode(first byte, body []byte, v Version, pub *Publish) (Packet, error) {
 	t := Type(first >> 4)
 	flags := first & 0x0F
 	if t != PUBLISH {
@@ -137,7 +175,7 @@ func decode(first byte, body []byte, v Version) (Packet, error) {
 	case CONNACK:
 		return decodeConnack(&d, v)
 	case PUBLISH:
-		return decodePublish(&d, flags, v)
+		return decodePublish(&d, flags, v, pub)
 	case PUBACK:
 		p := &Puback{}
 		return p, decodeAck(&d, t, v, &p.PacketID, &p.ReasonCode, &p.Props)
@@ -296,8 +334,11 @@ func decodeConnack(d *decoder, v Version) (*Connack, error) {
 	return p, d.end(CONNACK)
 }
 
-func decodePublish(d *decoder, flags byte, v Version) (*Publish, error) {
-	p := &Publish{Dup: flags&0x08 != 0, QoS: QoS(flags >> 1 & 0x03), Retain: flags&0x01 != 0}
+func decodePublish(d *decoder, flags byte, v Version, p *Publish) (*Publish, error) {
+	if p == nil {
+		p = new(Publish)
+	}
+	p.Dup, p.QoS, p.Retain = flags&0x08 != 0, QoS(flags>>1&0x03), flags&0x01 != 0
 	if p.QoS > ExactlyOnce {
 		return nil, fmt.Errorf("packet: PUBLISH QoS 3: %w", MalformedPacket) // [MQTT-3.3.1-4]
 	}
