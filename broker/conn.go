@@ -72,6 +72,7 @@ type conn struct {
 	aliasOut map[string]uint16
 	stopping atomic.Bool // the server is shutting down
 	kicked   atomic.Bool // closed by the server: takeover or shutdown
+	accepted atomic.Bool // CONNACK queued; version and sess are set
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -299,6 +300,7 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 		}
 	}
 	c.enqueue(ack)
+	c.accepted.Store(true)
 	n := s.stats.connected.Add(1)
 	for {
 		m := s.stats.maximum.Load()
@@ -389,7 +391,7 @@ func (c *conn) takeover() {
 // kick makes the read loop end: v5 clients get DISCONNECT rc first.
 func (c *conn) kick(rc packet.ReasonCode) {
 	c.kicked.Store(true)
-	if c.version == packet.V5 && c.sess != nil {
+	if c.accepted.Load() && c.version == packet.V5 {
 		c.closeWith(&packet.Disconnect{ReasonCode: rc})
 	}
 	c.nc.SetReadDeadline(time.Now())
