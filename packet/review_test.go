@@ -154,3 +154,25 @@ func TestWriteCalls(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestReadPublishSizes reads PUBLISH packets around the sizes where Read
+// changes how it allocates, and checks that the payload cannot be appended
+// to in place.
+func TestReadPublishSizes(t *testing.T) {
+	for _, n := range []int{0, 1, 44, 45, 46, 108, 109, 110, 204, 205, 206, 1000} {
+		// Body: topic "t" (3 bytes) + payload; n is the payload length.
+		payload := bytes.Repeat([]byte{byte(n)}, n)
+		want := &Publish{Topic: "t", Payload: payload}
+		b := encode(t, want, V311)
+		got, err := Read(bytes.NewReader(b), V311, 0)
+		if err != nil {
+			t.Fatalf("Read(%d-byte payload) error: %v", n, err)
+		}
+		if diff := cmp.Diff(want, got, cmpOpts...); diff != "" {
+			t.Errorf("Read(%d-byte payload) mismatch (-want +got):\n%s", n, diff)
+		}
+		if p := got.(*Publish).Payload; cap(p) != len(p) {
+			t.Errorf("Read(%d-byte payload): cap %d, want %d", n, cap(p), len(p))
+		}
+	}
+}
