@@ -101,17 +101,25 @@ func (c *Client) checkPublish(p *packet.Publish) error {
 	return nil
 }
 
-// Publish sends p. At QoS 0 it returns once p is queued for writing; at
-// QoS 1 and 2 it waits for a window slot and returns after PUBACK or
-// PUBCOMP. A v5 reason code of 0x80 or above is returned as an error
-// wrapping packet.ReasonCode. If p.Props has PropTopicAlias and the server
-// allows that alias, the topic is sent only the first time.
+// Publish sends p and sets p.PacketID. At QoS 0 it returns once p is
+// written to the connection; at QoS 1 and 2 it waits for a window slot and
+// returns after PUBACK or PUBCOMP. A v5 reason code of 0x80 or above is
+// returned as an error wrapping packet.ReasonCode. If p.Props has
+// PropTopicAlias and the server allows that alias, the topic is sent only
+// the first time; otherwise the property is left out. The server's Maximum
+// QoS, Retain Available and Maximum Packet Size are enforced here.
 func (c *Client) Publish(ctx context.Context, p *packet.Publish) error {
 	if err := c.checkPublish(p); err != nil {
 		return err
 	}
 	if p.QoS == packet.AtMostOnce {
-		return c.publish0(ctx, p)
+		if err := c.publish0(ctx, p); err != nil {
+			return err
+		}
+		if err := c.waitFlushed(ctx); err != nil {
+			return c.sendErr(err)
+		}
+		return nil
 	}
 	o := c.getOp()
 	if err := c.publishQoS(ctx, p, o); err != nil {
@@ -126,12 +134,13 @@ func (c *Client) Publish(ctx context.Context, p *packet.Publish) error {
 	}
 }
 
-// PublishAsync sends p and returns once it is queued for writing (after
-// waiting for a window slot at QoS 1 and 2). done, if not nil, runs with
-// the outcome: at once for QoS 0, from the read goroutine on PUBACK or
-// PUBCOMP, or when the connection ends. done must not block. It suits
-// pipelined senders (pub -l, bench). When PublishAsync returns an error,
-// done is not called.
+// PublishAsync sends p and returns once it is encoded into the write queue
+// (after waiting for a window slot at QoS 1 and 2), so p and its payload
+// may be reused at once. done, if not nil, runs with the outcome: at once
+// for QoS 0, from the read goroutine on PUBACK or PUBCOMP, or when the
+// connection ends. done must not block. It suits pipelined senders (pub -l,
+// bench); Disconnect writes whatever is queued before the DISCONNECT. When
+// PublishAsync returns an error, done is not called.
 func (c *Client) PublishAsync(ctx context.Context, p *packet.Publish, done func(err error)) error {
 	if err := c.checkPublish(p); err != nil {
 		return err

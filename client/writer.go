@@ -107,6 +107,10 @@ func (c *Client) waitFlushed(ctx context.Context) error {
 	w := &c.w
 	w.mu.Lock()
 	target := w.queued
+	if w.flushed < target && w.corked {
+		w.urgent = true
+		w.wake()
+	}
 	for w.flushed < target {
 		if w.err != nil {
 			w.mu.Unlock()
