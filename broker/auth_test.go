@@ -32,6 +32,15 @@ func TestAuthenticator(t *testing.T) {
 		}
 		c.closed()
 	})
+	t.Run("enhanced authentication refused", func(t *testing.T) {
+		c := dial(t, addr, packet.V5)
+		cp := &packet.Connect{ClientID: "a4", CleanStart: true}
+		cp.Props.SetString(packet.PropAuthMethod, "SCRAM-SHA-1")
+		if ack := c.connect(cp); ack.ReasonCode != packet.BadAuthenticationMethod || ack.Props.ReasonString == "" {
+			t.Errorf("CONNACK %v reason string %q, want 0x8C with a reason string", ack.ReasonCode, ack.Props.ReasonString)
+		}
+		c.closed()
+	})
 	t.Run("refused 3.1.1", func(t *testing.T) {
 		c := dial(t, addr, packet.V311)
 		if ack := c.connect(&packet.Connect{ClientID: "a2", CleanStart: true, Username: "bad"}); ack.ReasonCode != packet.BadUserNameOrPassword {

@@ -221,9 +221,16 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 	c.version = cp.Version
 	v5 := c.version == packet.V5
 	refuse := func(rc packet.ReasonCode) bool {
-		c.closeWith(&packet.Connack{ReasonCode: rc})
+		ack := &packet.Connack{ReasonCode: rc}
+		if v5 {
+			ack.Props.SetString(packet.PropReasonString, rc.String())
+		}
+		c.closeWith(ack)
 		s.logf(LogNotice, "Client %s from %s refused: %v.", cp.ClientID, c.remote, rc)
 		return false
+	}
+	if v5 && cp.Props.Has(packet.PropAuthMethod) {
+		return refuse(packet.BadAuthenticationMethod) // no enhanced authentication [MQTT-4.12.0-1]
 	}
 	id := cp.ClientID
 	assigned := false
