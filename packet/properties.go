@@ -2,6 +2,7 @@ package packet
 
 import (
 	"fmt"
+	"math/bits"
 	"reflect"
 )
 
@@ -389,7 +390,8 @@ func (p *Properties) stringValue(id PropID) string {
 // size returns the encoded length of the properties, without their length prefix.
 func (p *Properties) size() int {
 	n := 0
-	for _, id := range propOrder {
+	for m := p.mask(); m != 0; m &= m - 1 {
+		id := PropID(bits.TrailingZeros64(m))
 		switch id {
 		case PropUser:
 			for _, u := range p.User {
@@ -400,9 +402,6 @@ func (p *Properties) size() int {
 			for _, v := range p.SubscriptionIDs {
 				n += 1 + varintSize(int(v))
 			}
-			continue
-		}
-		if p.present&(1<<id) == 0 {
 			continue
 		}
 		switch propTable[id].kind {
@@ -455,13 +454,39 @@ func (p *Properties) encodable() error {
 	return nil
 }
 
+// mask returns a bit per property to write, in identifier order: the
+// scalar properties marked present, and User and SubscriptionIDs when they
+// are not empty.
+func (p *Properties) mask() uint64 {
+	m := p.present & knownScalars
+	if len(p.User) > 0 {
+		m |= 1 << PropUser
+	}
+	if len(p.SubscriptionIDs) > 0 {
+		m |= 1 << PropSubscriptionID
+	}
+	return m
+}
+
+// knownScalars has a bit for every property Set can mark present.
+var knownScalars = func() uint64 {
+	var m uint64
+	for _, id := range propOrder {
+		if id != PropUser && id != PropSubscriptionID {
+			m |= 1 << id
+		}
+	}
+	return m
+}()
+
 // appendProps appends the property length and the properties.
 func appendProps(dst []byte, p *Properties) []byte {
 	dst = appendVarint(dst, p.size())
 	if p.Empty() {
 		return dst
 	}
-	for _, id := range propOrder {
+	for m := p.mask(); m != 0; m &= m - 1 {
+		id := PropID(bits.TrailingZeros64(m))
 		switch id {
 		case PropUser:
 			for _, u := range p.User {
@@ -475,9 +500,6 @@ func appendProps(dst []byte, p *Properties) []byte {
 				dst = append(dst, byte(PropSubscriptionID))
 				dst = appendVarint(dst, int(v))
 			}
-			continue
-		}
-		if p.present&(1<<id) == 0 {
 			continue
 		}
 		dst = append(dst, byte(id))
