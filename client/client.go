@@ -263,8 +263,11 @@ func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 	if !ok {
 		return nil, fmt.Errorf("client: expected CONNACK, got %s: %w", p.Type(), packet.ProtocolError)
 	}
-	if ca.ReasonCode.IsError() || ca.ReasonCode != packet.Success {
+	if ca.ReasonCode != packet.Success {
 		return nil, &ConnectError{Connack: ca, Version: c.version}
+	}
+	if !stopAfter() {
+		return nil, wrap("read CONNACK", ctx.Err()) // ctx ended just now
 	}
 	c.connack = ca
 	conn.SetDeadline(time.Time{})
@@ -343,7 +346,8 @@ func (c *Client) Err() error {
 }
 
 // Close closes the connection without DISCONNECT, so the server publishes
-// the will. It waits until the client's goroutines have ended.
+// the will; packets still queued are dropped. It returns once Done is
+// closed (at once when called from a callback).
 func (c *Client) Close() error {
 	c.closing.Store(true)
 	c.shutdown(nil)
@@ -400,7 +404,7 @@ func (c *Client) Disconnect(ctx context.Context, d *packet.Disconnect) error {
 	if err == nil {
 		err = c.waitFlushed(ctx)
 	}
-	if err == nil && !c.onReader() {
+	if err == nil {
 		c.halfClose(ctx)
 	}
 	c.shutdown(nil)
