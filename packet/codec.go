@@ -17,6 +17,9 @@ import (
 // For a CONNECT with an unsupported protocol name or level, Read returns the
 // partly decoded *Connect together with UnsupportedProtocolVersion, so the
 // caller can answer at the right level.
+//
+// Read reads the fixed header a byte at a time, cheaply when r is an
+// io.ByteReader: give it a bufio.Reader, not a bare net.Conn.
 func Read(r io.Reader, v Version, maxSize int) (Packet, error) {
 	var first byte
 	var remaining, n int
