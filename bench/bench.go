@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -110,7 +111,8 @@ type Config struct {
 	// Size is the payload size in bytes, at least HeaderSize.
 	Size int
 	// Rate is messages per second over all publishers; 0 sends as fast as
-	// the inflight window allows.
+	// the inflight window allows: at QoS 1/2 unacknowledged messages, at
+	// QoS 0 messages not yet delivered to every subscriber.
 	Rate float64
 	// Inflight bounds each publisher's unacknowledged QoS 1/2 messages.
 	Inflight int
@@ -310,7 +312,11 @@ type run struct {
 	id  uint64
 	clk monoClock
 
-	warmupEnd atomic.Int64 // time.Duration; set once the clients are connected
+	// The measured window, [warmupEnd, windowEnd) on the run's clock, set
+	// once the clients are connected. Sends and deliveries count in it by
+	// when they happen; latencies are of the messages intended in it.
+	warmupEnd atomic.Int64
+	windowEnd atomic.Int64
 	pubs      []*publisher
 	subs      []*subscriber
 
@@ -327,7 +333,7 @@ type publisher struct {
 	window chan struct{}
 
 	total     atomic.Int64 // every message handed to the client
-	sent      atomic.Int64 // in the measured window
+	sent      atomic.Int64 // sends in the measured window
 	sentBytes atomic.Int64
 	late      atomic.Int64
 	failed    atomic.Int64
@@ -336,6 +342,13 @@ type publisher struct {
 
 	mu               sync.Mutex // guards the histograms
 	ack, ackU, ackIv *hdrhistogram.Histogram
+
+	// heard[k] is one more than the highest sequence the k-th subscriber
+	// routed to this publisher has received: unpaced QoS 0 sends wait while
+	// the slowest of them is a window behind (see waitHeard).
+	heard   []atomic.Uint64
+	waiting atomic.Bool
+	wake    chan struct{}
 }
 
 type subscriber struct {
@@ -344,10 +357,12 @@ type subscriber struct {
 	filter string
 	c      *client.Client
 	from   []int // publishers whose topic the filter matches
+	slot   []int // slot[i]: this subscriber's index in pubs[i].heard, or -1
 
 	mu        sync.Mutex // guards everything below
 	seq       []seqTracker
-	received  int64 // unique, measured window
+	received  int64 // unique deliveries in the measured window
+	lastRecv  time.Duration
 	recvBytes int64
 	delivered int64 // unique, whole run
 	dup       int64
@@ -395,9 +410,13 @@ func (r *run) topics() {
 		default:
 			s.filter = base + "/all"
 		}
+		s.slot = make([]int, len(r.pubs))
 		for i, p := range r.pubs {
+			s.slot[i] = -1
 			if packet.Match(s.filter, p.topic) {
 				s.from = append(s.from, i)
+				s.slot[i] = len(p.heard)
+				p.heard = append(p.heard, atomic.Uint64{})
 			}
 		}
 	}
@@ -412,7 +431,8 @@ func (r *run) do(ctx context.Context) (QoSRun, error) {
 
 	for i := range cfg.Publishers {
 		r.pubs = append(r.pubs, &publisher{idx: i, id: r.clientID('p', i),
-			ack: newHist(), ackU: newHist(), ackIv: newHist(), window: make(chan struct{}, cfg.Inflight)})
+			ack: newHist(), ackU: newHist(), ackIv: newHist(), window: make(chan struct{}, cfg.Inflight),
+			wake: make(chan struct{}, 1)})
 	}
 	for j := range cfg.Subscribers {
 		r.subs = append(r.subs, &subscriber{idx: j, id: r.clientID('s', j), seq: make([]seqTracker, cfg.Publishers),
@@ -420,7 +440,8 @@ func (r *run) do(ctx context.Context) (QoSRun, error) {
 	}
 	r.topics()
 	r.clk = monoClock{epoch: time.Now()}
-	r.warmupEnd.Store(1<<63 - 1)
+	r.warmupEnd.Store(math.MaxInt64)
+	r.windowEnd.Store(math.MaxInt64)
 	defer r.closeAll()
 
 	if err := r.connect(ctx); err != nil {
@@ -433,11 +454,12 @@ func (r *run) do(ctx context.Context) (QoSRun, error) {
 	cpu := startCPU()
 	start := r.clk.Now() + 10*time.Millisecond // let every publisher reach its first send
 	warmupEnd := start + cfg.Warmup
-	r.warmupEnd.Store(int64(warmupEnd))
 	end := time.Duration(0)
 	if cfg.Duration > 0 {
 		end = warmupEnd + cfg.Duration
+		r.windowEnd.Store(int64(end))
 	}
+	r.warmupEnd.Store(int64(warmupEnd))
 
 	tickDone := make(chan struct{})
 	tickStop := make(chan struct{})
@@ -462,16 +484,25 @@ func (r *run) do(ctx context.Context) (QoSRun, error) {
 	if ctx.Err() == nil {
 		r.drain(ctx)
 	}
+	windowEnd := pubEnd
+	if end > 0 && ctx.Err() == nil {
+		windowEnd = end
+	}
 	close(tickStop)
 	<-tickDone
 	stopWatch()
 	watch.Wait()
 	out.CPU = cpu.stop()
 
-	out.Seconds = (pubEnd - warmupEnd).Seconds()
-	if out.Seconds < 0 {
-		out.Seconds = 0
+	if cfg.Duration == 0 {
+		// A count run's window ends with its last delivery.
+		for _, s := range r.subs {
+			s.mu.Lock()
+			windowEnd = max(windowEnd, s.lastRecv)
+			s.mu.Unlock()
+		}
 	}
+	out.Seconds = max(windowEnd-warmupEnd, 0).Seconds()
 	r.collect(&out)
 	out.Series = series
 	out.rates()
@@ -623,13 +654,29 @@ func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duratio
 		}
 	}
 	qos := r.qos
+	closedLoop := qos == 0 && !sched.Paced() && len(p.heard) > 0
 	warmupEnd := time.Duration(r.warmupEnd.Load())
-	return sched.pace(ctx, r.clk, end, r.cfg.Count, func(k uint64, intended time.Duration) error {
+	windowEnd := time.Duration(r.windowEnd.Load())
+	// A send still waiting for room or a window slot when the measured
+	// window closes is abandoned: the run ends on time however far the
+	// broker fell behind.
+	sctx := ctx
+	if end > 0 {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithDeadline(ctx, r.clk.epoch.Add(end))
+		defer cancel()
+	}
+	err := sched.pace(sctx, r.clk, end, r.cfg.Count, func(k uint64, intended time.Duration) error {
 		if qos > 0 {
 			select {
 			case p.window <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
+			case <-sctx.Done():
+				return sctx.Err()
+			}
+		}
+		if closedLoop {
+			if err := p.waitHeard(sctx, k, uint64(r.cfg.Inflight)); err != nil {
+				return err
 			}
 		}
 		sent := r.clk.Now()
@@ -644,7 +691,7 @@ func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duratio
 		h := Header{RunID: r.id, Publisher: uint32(p.idx), Seq: k, Intended: int64(intended), Sent: int64(sent)}
 		_ = h.Encode(buf) // Validate checked the size
 		pk := &packet.Publish{QoS: qos, Retain: r.cfg.Retain, Topic: p.topic, Payload: buf}
-		err := p.c.PublishAsync(ctx, pk, func(err error) {
+		err := p.c.PublishAsync(sctx, pk, func(err error) {
 			if qos == 0 {
 				return
 			}
@@ -666,16 +713,72 @@ func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duratio
 			if qos > 0 {
 				<-p.window
 			}
+			if sctx.Err() != nil {
+				return sctx.Err()
+			}
 			return fmt.Errorf("bench: qos %d: publisher %d: %w", qos, p.idx, err)
 		}
 		p.total.Add(1)
-		if measured {
+		if sent >= warmupEnd && sent < windowEnd {
 			p.sent.Add(1)
 			p.sentBytes.Add(int64(len(buf)))
 			p.secSent.Add(1)
 		}
 		return nil
 	})
+	if err != nil && ctx.Err() == nil && sctx.Err() != nil {
+		return nil // the window closed
+	}
+	return err
+}
+
+// stallAfter is how long an unpaced QoS 0 publisher waits for its window
+// to open before it takes the missing messages as lost and sends anyway.
+const stallAfter = 100 * time.Millisecond
+
+// waitHeard waits, before send k, until every subscriber of p has received
+// a message at or after k-window: at QoS 0 there is no acknowledgement, so
+// "as fast as the inflight window allows" counts messages not yet
+// delivered. Without it an unpaced publisher fills the socket buffers and
+// measures the backlog, not the broker.
+func (p *publisher) waitHeard(ctx context.Context, k, window uint64) error {
+	var stall *time.Timer
+	defer func() {
+		if stall != nil {
+			stall.Stop()
+		}
+	}()
+	for {
+		if p.slowest()+window > k {
+			return nil
+		}
+		p.waiting.Store(true)
+		if p.slowest()+window > k {
+			p.waiting.Store(false)
+			return nil
+		}
+		if stall == nil {
+			stall = time.NewTimer(stallAfter)
+		}
+		select {
+		case <-p.wake:
+			p.waiting.Store(false)
+		case <-stall.C:
+			p.waiting.Store(false)
+			return nil
+		case <-ctx.Done():
+			p.waiting.Store(false)
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *publisher) slowest() uint64 {
+	m := uint64(math.MaxUint64)
+	for i := range p.heard {
+		m = min(m, p.heard[i].Load())
+	}
+	return m
 }
 
 func (s *subscriber) onMessage(r *run) func(*packet.Publish) {
@@ -692,11 +795,26 @@ func (s *subscriber) onMessage(r *run) func(*packet.Publish) {
 			s.dup++
 			return
 		}
+		if k := s.slot[h.Publisher]; k >= 0 {
+			p := r.pubs[h.Publisher]
+			if h.Seq+1 > p.heard[k].Load() {
+				p.heard[k].Store(h.Seq + 1)
+				if p.waiting.Load() {
+					select {
+					case p.wake <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
 		s.delivered++
-		if h.Intended >= r.warmupEnd.Load() {
+		if int64(now) >= r.warmupEnd.Load() && int64(now) < r.windowEnd.Load() {
 			s.received++
 			s.secRecv++
 			s.recvBytes += int64(len(m.Payload))
+			s.lastRecv = now
+		}
+		if h.Intended >= r.warmupEnd.Load() {
 			record(s.e2e, now-time.Duration(h.Intended))
 			record(s.e2eU, now-time.Duration(h.Sent))
 			record(s.e2eIv, now-time.Duration(h.Intended))
@@ -717,11 +835,16 @@ func (r *run) expected() (want, got int64) {
 	return want, got
 }
 
+// maxDrain bounds the wait for deliveries after the last send, however
+// steadily a backlog trickles in.
+const maxDrain = 10 * time.Second
+
 // drain waits for outstanding acknowledgements and deliveries: until all
-// expected messages arrived, or nothing arrived for cfg.Drain.
+// expected messages arrived, nothing arrived for cfg.Drain, or maxDrain.
 func (r *run) drain(ctx context.Context) {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
+	deadline := time.Now().Add(max(maxDrain, r.cfg.Drain))
 	lastGot, lastInflight, lastChange := int64(-1), -1, time.Now()
 	for {
 		inflight := 0
@@ -735,6 +858,9 @@ func (r *run) drain(ctx context.Context) {
 		if got != lastGot || inflight != lastInflight {
 			lastGot, lastInflight, lastChange = got, inflight, time.Now()
 		} else if time.Since(lastChange) > r.cfg.Drain {
+			return
+		}
+		if time.Now().After(deadline) {
 			return
 		}
 		select {
@@ -822,6 +948,7 @@ func (r *run) ticker(stop <-chan struct{}) []Second {
 func (r *run) collect(out *QoSRun) {
 	ack, ackU, e2e, e2eU := newHist(), newHist(), newHist(), newHist()
 	for _, p := range r.pubs {
+		out.Published += p.total.Load()
 		out.Sent += p.sent.Load()
 		out.SentBytes += p.sentBytes.Load()
 		out.Late += p.late.Load()

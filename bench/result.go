@@ -39,9 +39,11 @@ type RunSettings struct {
 	Retain      bool    `json:"retain"`
 }
 
-// QoSRun is one QoS level's figures. Counts of sent and received messages,
-// bytes, rates and latencies cover the measured window only (after warm-up);
-// Expected, Delivered, Lost, Dup and Reordered cover the whole run.
+// QoSRun is one QoS level's figures. Sent and Received count the sends and
+// deliveries that happened in the measured window (after warm-up), and give
+// the rates; latencies are of the messages meant to be sent in it.
+// Published, Expected, Delivered, Lost, Dup and Reordered cover the whole
+// run, warm-up and drain included.
 type QoSRun struct {
 	QoS     int     `json:"qos"`
 	Seconds float64 `json:"seconds"`
@@ -55,6 +57,7 @@ type QoSRun struct {
 	// Failed counts publishes the client reported as failed.
 	Failed int64 `json:"failed"`
 
+	Published int64 `json:"published"`
 	Expected  int64 `json:"expected"`
 	Delivered int64 `json:"delivered"`
 	Lost      int64 `json:"lost"`
@@ -212,6 +215,7 @@ func Merge(results ...*Result) (*Result, error) {
 			m.RecvBytes += q.RecvBytes
 			m.Late += q.Late
 			m.Failed += q.Failed
+			m.Published += q.Published
 			m.Expected += q.Expected
 			m.Delivered += q.Delivered
 			m.Lost += q.Lost

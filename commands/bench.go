@@ -73,7 +73,7 @@ func benchCommand(s *format.Streams) *cli.Command {
 		&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Category: catLoad,
 			Usage: fmt.Sprintf("payload size in `BYTES`, >= %d (the bench header)", bench.HeaderSize)},
 		&cli.Float64Flag{Name: "rate", Aliases: []string{"r"}, Category: catLoad,
-			Usage: "total messages per second over all publishers, open loop, `N` >= 0; 0 sends as fast as the inflight window allows (100 against a remote host)"},
+			Usage: "total messages per second over all publishers, open loop, `N` >= 0; 0 sends as fast as the inflight window allows: at QoS 1/2 unacknowledged messages, at QoS 0 messages not yet delivered to every subscriber (100 against a remote host)"},
 		&cli.IntFlag{Name: "inflight", Category: catLoad, DefaultText: "-M, 20",
 			Usage: "QoS 1/2 messages in flight per publisher, `N` >= 1; default the -M value"},
 		&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Category: catLoad,
