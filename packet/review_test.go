@@ -3,6 +3,7 @@ package packet
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -173,6 +174,39 @@ func TestReadPublishSizes(t *testing.T) {
 		}
 		if p := got.(*Publish).Payload; cap(p) != len(p) {
 			t.Errorf("Read(%d-byte payload): cap %d, want %d", n, cap(p), len(p))
+		}
+	}
+}
+
+// TestConcurrentWrite runs Write, Size and Read from several goroutines,
+// which share the encoder's buffer pool; run it with -race.
+func TestConcurrentWrite(t *testing.T) {
+	cs := roundTripCases(V5)
+	errc := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var err error
+			defer func() { errc <- err }()
+			for i := 0; i < 50 && err == nil; i++ {
+				c := cs[(g+i)%len(cs)]
+				var buf bytes.Buffer
+				if err = Write(&buf, c.p, V5); err != nil {
+					return
+				}
+				if n, _ := Size(c.p, V5); n != buf.Len() {
+					err = fmt.Errorf("Size(%s) = %d, wrote %d", c.name, n, buf.Len())
+					return
+				}
+				got, rerr := Read(&buf, V5, 0)
+				if rerr != nil || !cmp.Equal(c.p, got, cmpOpts...) {
+					err = fmt.Errorf("Read(%s) = %+v, %v", c.name, got, rerr)
+				}
+			}
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errc; err != nil {
+			t.Error(err)
 		}
 	}
 }
