@@ -213,7 +213,15 @@ func decode(first byte, body []byte, v Version, pub *Publish) (Packet, error) {
 			return nil, fmt.Errorf("packet: AUTH at protocol level %d: %w", v, MalformedPacket)
 		}
 		p := &Auth{}
-		return p, decodeReasonProps(&d, t, v, &p.ReasonCode, &p.Props)
+		if err := decodeReasonProps(&d, t, v, &p.ReasonCode, &p.Props); err != nil {
+			return nil, err
+		}
+		// Only the short form, Success without properties, may leave out
+		// the method (section 3.15.2.2.2).
+		if len(body) > 0 && !p.Props.Has(PropAuthMethod) {
+			return nil, fmt.Errorf("packet: AUTH without authentication method: %w", ProtocolError)
+		}
+		return p, nil
 	}
 	return nil, fmt.Errorf("packet: unknown packet type %d: %w", byte(t), MalformedPacket)
 }

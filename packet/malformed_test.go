@@ -179,6 +179,8 @@ func TestMalformed(t *testing.T) {
 		{"PUBACK reason code not for PUBACK", V5, pk(0x40, 0, 1, 0x92), 0, ProtocolError, "PUBACK reason code"},
 		{"PUBREL reason code not for PUBREL", V5, pk(0x62, 0, 1, 0x80), 0, ProtocolError, "PUBREL reason code"},
 		{"DISCONNECT reason code not for DISCONNECT", V5, pk(0xE0, 0x18), 0, ProtocolError, "DISCONNECT reason code"},
+		{"AUTH without method", V5, pk(0xF0, 0x18, 0), 0, ProtocolError, "AUTH without authentication method"},
+		{"AUTH data without method", V5, pk(0xF0, 0x18, 4, 0x16, str("x")), 0, ProtocolError, "AUTH without authentication method"},
 		{"AUTH reason code not for AUTH", V5, pk(0xF0, 0x87), 0, ProtocolError, "AUTH reason code"},
 	}
 	for _, tt := range tests {
