@@ -54,7 +54,8 @@ var (
 
 // flagValues is the one table of flag values with a known shape, keyed by any
 // of a flag's names (long or short). A flag that takes a value and is not
-// here completes to nothing.
+// here completes paths when its usage names a `FILE`, `PATH` or `DIR`
+// placeholder (see placeholderValues), and nothing otherwise.
 var flagValues = map[string]valueSpec{
 	"qos":              words("0", "1", "2"),
 	"will-qos":         words("0", "1", "2"),
@@ -74,6 +75,14 @@ var flagValues = map[string]valueSpec{
 	"capath":           dirValue,
 }
 
+// placeholderValues completes flags missing from flagValues by the
+// `PLACEHOLDER` of their usage.
+var placeholderValues = map[string]valueSpec{
+	"FILE": fileValue,
+	"PATH": fileValue,
+	"DIR":  dirValue,
+}
+
 // shells are the completion command's arguments, in the order help lists them.
 var shells = []string{"bash", "zsh", "fish", "powershell"}
 
@@ -81,7 +90,8 @@ var shells = []string{"bash", "zsh", "fish", "powershell"}
 // by the command's path ("bench merge"). Commands not here complete file
 // names when their ArgsUsage mentions a file, and nothing otherwise.
 var argValues = map[string]valueSpec{
-	"completion": words(shells...),
+	"completion":  words(shells...),
+	"bench merge": fileValue,
 }
 
 const completionDescription = `Prints a completion script for the shell to stdout. The script is static:
@@ -217,16 +227,10 @@ func compFlags(flags []cli.Flag) []compFlag {
 			}
 		}
 		if d, ok := f.(cli.DocGenerationFlag); ok {
-			_, usage := unquoteUsage(d.GetUsage())
+			placeholder, usage := unquoteUsage(d.GetUsage())
 			cf.usage = firstLine(usage)
 			if d.TakesValue() {
-				cf.value = valueSpec{kind: valueFree}
-				for _, n := range names {
-					if spec, ok := flagValues[n]; ok {
-						cf.value = spec
-						break
-					}
-				}
+				cf.value = flagValue(names, placeholder)
 			}
 		}
 		if s, ok := f.(cli.DocGenerationSliceFlag); ok && s.IsSliceFlag() {
@@ -249,6 +253,20 @@ func unquoteUsage(usage string) (placeholder, text string) {
 		return "", usage
 	}
 	return name, before + name + after
+}
+
+// flagValue says how the value of the flag with these names and usage
+// placeholder completes.
+func flagValue(names []string, placeholder string) valueSpec {
+	for _, n := range names {
+		if spec, ok := flagValues[n]; ok {
+			return spec
+		}
+	}
+	if spec, ok := placeholderValues[placeholder]; ok {
+		return spec
+	}
+	return valueSpec{kind: valueFree}
 }
 
 func firstLine(s string) string {

@@ -43,10 +43,12 @@ func fakeApp() *cli.App {
 		Name:  "mqtool",
 		Usage: "an MQTT toolkit",
 		Commands: []*cli.Command{
-			{Name: "serve", Usage: "run the broker", Flags: []cli.Flag{
+			{Name: "serve", Usage: "run the broker", UsageText: "mqtool serve [--listen ADDR] [options]\nmqtool  serve --help\nServes until stopped.", Flags: []cli.Flag{
 				&cli.StringFlag{Name: "listen", Usage: "listen on `ADDR`", Value: "127.0.0.1:1883", Category: "Connection"},
 				&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour output: auto, always or never", Category: "Output"},
 				&cli.IntFlag{Name: "port", Aliases: []string{"p"}, Usage: "TCP port", Category: "Connection"},
+				&cli.StringFlag{Name: "log-file", Usage: "log to `FILE`", Category: "Output"},
+				&cli.StringFlag{Name: "store", Usage: "keep sessions in `DIR`", Category: "Output"},
 			}},
 			{Name: "sub", Usage: "subscribe and print messages", Flags: []cli.Flag{
 				&cli.IntFlag{Name: "qos", Aliases: []string{"q"}, Usage: "quality of service [0-2]: it's \"QoS\""},
@@ -62,7 +64,7 @@ func fakeApp() *cli.App {
 				&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "payload"},
 				&cli.BoolFlag{Name: "secret", Hidden: true},
 			}},
-			{Name: "bench", Usage: "load generator", Flags: []cli.Flag{
+			{Name: "bench", Usage: "load generator", UsageText: "mqtool bench [options]\nmqtool bench conn [options]\nmqtool bench connections", Flags: []cli.Flag{
 				&cli.StringFlag{Name: "pattern", Usage: "traffic pattern"},
 				&cli.StringFlag{Name: "hgrm", Usage: "write histograms to `DIR`"},
 			}, Subcommands: []*cli.Command{
@@ -461,6 +463,8 @@ var fakeCases = []compCase{
 	{name: "sub-subcommands", words: []string{"mqtool", "bench", ""}, want: []string{"conn", "merge"}, exact: true},
 	{name: "value skipped", words: []string{"mqtool", "bench", "--pattern", "conn", "m"}, want: []string{"merge"}, exact: true},
 	{name: "pattern", words: []string{"mqtool", "bench", "--pattern", ""}, want: []string{"pair", "fan-in", "fan-out"}, exact: true},
+	{name: "FILE placeholder", words: []string{"mqtool", "serve", "--log-file", ""}, want: []string{"ca.pem", "certs"}, exact: true},
+	{name: "DIR placeholder", words: []string{"mqtool", "serve", "--store", "c"}, want: []string{"certs"}, exact: true},
 	{name: "hgrm dir", words: []string{"mqtool", "bench", "--hgrm", ""}, want: []string{"certs"}, exact: true},
 	{name: "alias", words: []string{"mqtool", "bench", "connections", "--"}, want: []string{"--help"}, exact: true},
 	{name: "file arguments", words: []string{"mqtool", "bench", "merge", "c"}, want: []string{"ca.pem", "certs"}, exact: true},

@@ -125,15 +125,19 @@ func walkCommands(cmds []*cli.Command, fn func(path string, c *cli.Command)) {
 
 func manSynopsis(b *strings.Builder, prog string, c *cli.Command) {
 	walkCommands([]*cli.Command{c}, func(path string, c *cli.Command) {
-		// A usage text that spells out the command line is the better synopsis.
-		if lines := strings.Split(strings.TrimSpace(c.UsageText), "\n"); strings.HasPrefix(lines[0], prog+" "+path+" ") {
+		self := prog + " " + path
+		// The lines of a usage text that spell out this command's own
+		// command line are the better synopsis.
+		if lines := usageLines(self, c); len(lines) > 0 {
 			for _, l := range lines {
-				name, rest, _ := strings.Cut(strings.TrimSpace(l), " "+path+" ")
-				fmt.Fprintf(b, ".br\n.B %s\n%s\n", roffEscape(name+" "+path), roffEscape(rest))
+				fmt.Fprintf(b, ".br\n.B %s\n", roffEscape(self))
+				if rest := strings.TrimSpace(strings.TrimPrefix(l, self)); rest != "" {
+					b.WriteString(roffEscape(rest) + "\n")
+				}
 			}
 			return
 		}
-		fmt.Fprintf(b, ".br\n.B %s\n", roffEscape(prog+" "+path))
+		fmt.Fprintf(b, ".br\n.B %s\n", roffEscape(self))
 		if len(c.Subcommands) > 0 && c.Action == nil {
 			b.WriteString(".I command\n")
 		}
@@ -144,6 +148,30 @@ func manSynopsis(b *strings.Builder, prog string, c *cli.Command) {
 			fmt.Fprintf(b, ".I %s\n", roffQuoteArg(c.ArgsUsage))
 		}
 	})
+}
+
+// usageLines returns the lines of c's usage text that start with self (the
+// command's full name), leaving out prose and the lines of subcommands.
+func usageLines(self string, c *cli.Command) []string {
+	sub := map[string]bool{}
+	for _, s := range c.Subcommands {
+		sub[s.Name] = true
+		for _, a := range s.Aliases {
+			sub[a] = true
+		}
+	}
+	var lines []string
+	for _, l := range strings.Split(c.UsageText, "\n") {
+		l = strings.Join(strings.Fields(l), " ")
+		if l != self && !strings.HasPrefix(l, self+" ") {
+			continue
+		}
+		if first, _, _ := strings.Cut(strings.TrimPrefix(l, self+" "), " "); sub[first] {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	return lines
 }
 
 func manCommandSection(b *strings.Builder, prog string, c *cli.Command) {

@@ -177,6 +177,32 @@ Alias: \fBconnections\fR.
 			}
 		})
 	}
+	synopsis := page[strings.Index(page, ".SH SYNOPSIS\n"):strings.Index(page, ".SH DESCRIPTION\n")]
+	wantSynopsis := `.SH SYNOPSIS
+.B mqtool
+.I command
+.RI [ options ]
+.br
+.B mqtool serve
+[\-\-listen ADDR] [options]
+.br
+.B mqtool serve
+\-\-help
+.br
+.B mqtool sub
+.RI [ options ]
+.br
+.B mqtool bench
+[options]
+.br
+.B mqtool bench conn
+.br
+.B mqtool bench merge
+.I "FILE..."
+`
+	if diff := cmp.Diff(wantSynopsis, synopsis); diff != "" {
+		t.Errorf("man SYNOPSIS mismatch (-want +got):\n%s", diff)
+	}
 	if !strings.Contains(page, ".B mqtool bench merge\n.I \"FILE...\"\n") {
 		t.Errorf("man SYNOPSIS lacks bench merge FILE...:\n%s", page)
 	}

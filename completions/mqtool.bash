@@ -62,8 +62,8 @@ _mqtool_flag_value() {
         'bench|--count'|'bench|-C') echo 'value' ;;
         'bench|--connect-rate') echo 'value' ;;
         'bench|--drain') echo 'value' ;;
-        'bench|--json') echo 'value' ;;
-        'bench|--csv') echo 'value' ;;
+        'bench|--json') echo 'file' ;;
+        'bench|--csv') echo 'file' ;;
         'bench|--hgrm') echo 'dir' ;;
         'bench|--threshold') echo 'value' ;;
         'bench|--color') echo 'words auto always never' ;;
@@ -95,7 +95,7 @@ _mqtool_flag_value() {
         'bench conn|--clients') echo 'value' ;;
         'bench conn|--connect-rate') echo 'value' ;;
         'bench conn|--concurrency') echo 'value' ;;
-        'bench conn|--json') echo 'value' ;;
+        'bench conn|--json') echo 'file' ;;
         'bench conn|--color') echo 'words auto always never' ;;
         'bench conn|--host'|'bench conn|-h') echo 'value' ;;
         'bench conn|--port'|'bench conn|-p') echo 'value' ;;
@@ -122,8 +122,8 @@ _mqtool_flag_value() {
         'bench conn|--tls-alpn') echo 'value' ;;
         'bench conn|--property'|'bench conn|-D') echo 'value' ;;
         'bench conn|-o') echo 'file' ;;
-        'bench merge|--json') echo 'value' ;;
-        'bench merge|--csv') echo 'value' ;;
+        'bench merge|--json') echo 'file' ;;
+        'bench merge|--csv') echo 'file' ;;
         'bench merge|--hgrm') echo 'dir' ;;
         'bench merge|--threshold') echo 'value' ;;
         'bench merge|--color') echo 'words auto always never' ;;
@@ -242,6 +242,7 @@ _mqtool_flag_value() {
 # _mqtool_args PATH prints how the arguments of the command at PATH complete.
 _mqtool_args() {
     case "$1" in
+        'bench merge') echo 'file' ;;
         'completion') echo 'words bash zsh fish powershell' ;;
     esac
 }

@@ -59,8 +59,8 @@ _mqtool_bench() {
         '(--qos -q)-q[QoS LIST, e.g. 1 or 0,1,2\: one run and one table row per level]:qos:(0 1 2)' \
         '(--size -s)--size[payload size in BYTES, >= 40 (the bench header)]:size: ' \
         '(--size -s)-s[payload size in BYTES, >= 40 (the bench header)]:size: ' \
-        '(--rate -r)--rate[total messages per second over all publishers, open loop, N >= 0; 0 sends as fast as the inflight window allows (100 against a remote host)]:rate: ' \
-        '(--rate -r)-r[total messages per second over all publishers, open loop, N >= 0; 0 sends as fast as the inflight window allows (100 against a remote host)]:rate: ' \
+        '(--rate -r)--rate[total messages per second over all publishers, open loop, N >= 0; 0 sends as fast as the inflight window allows\: at QoS 1/2 unacknowledged messages, at QoS 0 messages not yet delivered to every subscriber (100 against a remote host)]:rate: ' \
+        '(--rate -r)-r[total messages per second over all publishers, open loop, N >= 0; 0 sends as fast as the inflight window allows\: at QoS 1/2 unacknowledged messages, at QoS 0 messages not yet delivered to every subscriber (100 against a remote host)]:rate: ' \
         '--inflight[QoS 1/2 messages in flight per publisher, N >= 1; default the -M value]:inflight: ' \
         '--duration[measured time after the warm-up, a DURATION such as 10s or 500ms; with --count alone, until the count is sent]:duration: ' \
         '--warmup[load before measuring, excluded from the results, a DURATION; 0 with --count alone]:warmup: ' \
@@ -70,8 +70,8 @@ _mqtool_bench() {
         '--connect-rate[new connections per second, N; 0 connects in parallel (10/s against a remote host)]:connect-rate: ' \
         '--drain[after the last send, wait until this DURATION passes with no delivery before counting the rest lost]:drain: ' \
         '--i-know-its-shared[lift the limits against a non-loopback host (10 clients, 100 msg/s, 10 conn/s)]' \
-        '--json[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json: ' \
-        '--csv[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv: ' \
+        '--json[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json:_files' \
+        '--csv[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv:_files' \
         '--hgrm[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm, ms) into DIR (default\: none)]:hgrm:_files -/' \
         '*--threshold[fail (exit 1) unless every QoS run meets COND, e.g. '\''e2e.p99<5ms'\'', '\''lost=0'\'', '\''ack.p50<=2ms'\'', '\''recv.rate>=1000'\''; metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, sent.rate, recv.rate (msg/s), sent.mbps, recv.mbps (MB/s), cpu (%); repeatable (default\: none)]:threshold: ' \
         '--color[colour the table\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
@@ -148,7 +148,7 @@ _mqtool_bench_conn() {
         '--connect-rate[new connections per second, N; 0 opens them as fast as --concurrency allows (10/s against a remote host)]:connect-rate: ' \
         '--concurrency[handshakes in progress at once, N >= 1]:concurrency: ' \
         '--i-know-its-shared[lift the limits against a non-loopback host (10 clients, 10 conn/s)]' \
-        '--json[write the result as JSON to FILE, - for stdout instead of the summary (default\: none)]:json: ' \
+        '--json[write the result as JSON to FILE, - for stdout instead of the summary (default\: none)]:json:_files' \
         '--color[colour the summary\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
         '(--host -h)--host[broker host name or address (default localhost)]:host: ' \
         '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
@@ -202,12 +202,13 @@ _mqtool_bench_conn() {
 
 _mqtool_bench_merge() {
     _arguments \
-        '--json[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json: ' \
-        '--csv[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv: ' \
+        '--json[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json:_files' \
+        '--csv[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv:_files' \
         '--hgrm[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm, ms) into DIR (default\: none)]:hgrm:_files -/' \
         '*--threshold[fail (exit 1) unless every QoS run meets COND, e.g. '\''e2e.p99<5ms'\'', '\''lost=0'\'', '\''ack.p50<=2ms'\'', '\''recv.rate>=1000'\''; metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, sent.rate, recv.rate (msg/s), sent.mbps, recv.mbps (MB/s), cpu (%); repeatable (default\: none)]:threshold: ' \
         '--color[colour the table\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
-        '--help[show help]'
+        '--help[show help]' \
+        '*:argument:_files'
 }
 
 _mqtool_completion() {
