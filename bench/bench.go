@@ -326,11 +326,13 @@ type run struct {
 }
 
 type publisher struct {
-	idx    int
-	id     string
-	topic  string
-	c      *client.Client
-	window chan struct{}
+	idx   int
+	id    string
+	topic string
+	c     *client.Client
+	// slots is the QoS 1/2 inflight window: a send takes a slot, its
+	// acknowledgement gives it back.
+	slots chan *slot
 
 	total     atomic.Int64 // every message handed to the client
 	sent      atomic.Int64 // sends in the measured window
@@ -431,12 +433,19 @@ func (r *run) do(ctx context.Context) (QoSRun, error) {
 
 	for i := range cfg.Publishers {
 		r.pubs = append(r.pubs, &publisher{idx: i, id: r.clientID('p', i),
-			ack: newHist(), ackU: newHist(), ackIv: newHist(), window: make(chan struct{}, cfg.Inflight),
-			wake: make(chan struct{}, 1)})
+			ack: newHist(), ackU: newHist(), ackIv: newHist(), wake: make(chan struct{}, 1)})
 	}
 	for j := range cfg.Subscribers {
 		r.subs = append(r.subs, &subscriber{idx: j, id: r.clientID('s', j), seq: make([]seqTracker, cfg.Publishers),
 			e2e: newHist(), e2eU: newHist(), e2eIv: newHist()})
+	}
+	for _, p := range r.pubs {
+		p.slots = make(chan *slot, cfg.Inflight)
+		for range cfg.Inflight {
+			sl := &slot{r: r, p: p}
+			sl.done = sl.complete
+			p.slots <- sl
+		}
 	}
 	r.topics()
 	r.clk = monoClock{epoch: time.Now()}
@@ -666,10 +675,12 @@ func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duratio
 		sctx, cancel = context.WithDeadline(ctx, r.clk.epoch.Add(end))
 		defer cancel()
 	}
+	pk := &packet.Publish{QoS: qos, Retain: r.cfg.Retain, Topic: p.topic, Payload: buf}
 	err := sched.pace(sctx, r.clk, end, r.cfg.Count, func(k uint64, intended time.Duration) error {
+		var sl *slot
 		if qos > 0 {
 			select {
-			case p.window <- struct{}{}:
+			case sl = <-p.slots:
 			case <-sctx.Done():
 				return sctx.Err()
 			}
@@ -690,28 +701,16 @@ func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duratio
 		}
 		h := Header{RunID: r.id, Publisher: uint32(p.idx), Seq: k, Intended: int64(intended), Sent: int64(sent)}
 		_ = h.Encode(buf) // Validate checked the size
-		pk := &packet.Publish{QoS: qos, Retain: r.cfg.Retain, Topic: p.topic, Payload: buf}
-		err := p.c.PublishAsync(sctx, pk, func(err error) {
-			if qos == 0 {
-				return
-			}
-			now := r.clk.Now()
-			<-p.window
-			if err != nil {
-				p.failed.Add(1)
-				return
-			}
-			if measured {
-				p.mu.Lock()
-				record(p.ack, now-intended)
-				record(p.ackU, now-sent)
-				record(p.ackIv, now-intended)
-				p.mu.Unlock()
-			}
-		})
+		var done func(error)
+		if sl != nil {
+			sl.intended, sl.sent, sl.measured = intended, sent, measured
+			done = sl.done
+		}
+		// The client copies pk into its write queue before returning.
+		err := p.c.PublishAsync(sctx, pk, done)
 		if err != nil {
-			if qos > 0 {
-				<-p.window
+			if sl != nil {
+				p.slots <- sl
 			}
 			if sctx.Err() != nil {
 				return sctx.Err()
@@ -730,6 +729,35 @@ func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duratio
 		return nil // the window closed
 	}
 	return err
+}
+
+// slot is one place in a publisher's QoS 1/2 inflight window, reused so a
+// send allocates nothing.
+type slot struct {
+	r              *run
+	p              *publisher
+	intended, sent time.Duration
+	measured       bool
+	done           func(error) // complete, bound once
+}
+
+// complete records the acknowledgement of the slot's message and frees
+// the slot. The client calls it from its read goroutine.
+func (sl *slot) complete(err error) {
+	now := sl.r.clk.Now()
+	p, intended, sent, measured := sl.p, sl.intended, sl.sent, sl.measured
+	p.slots <- sl
+	if err != nil {
+		p.failed.Add(1)
+		return
+	}
+	if measured {
+		p.mu.Lock()
+		record(p.ack, now-intended)
+		record(p.ackU, now-sent)
+		record(p.ackIv, now-intended)
+		p.mu.Unlock()
+	}
 }
 
 // stallAfter is how long an unpaced QoS 0 publisher waits for its window
@@ -849,7 +877,7 @@ func (r *run) drain(ctx context.Context) {
 	for {
 		inflight := 0
 		for _, p := range r.pubs {
-			inflight += len(p.window)
+			inflight += cap(p.slots) - len(p.slots)
 		}
 		want, got := r.expected()
 		if got >= want && inflight == 0 {
