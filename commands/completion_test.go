@@ -3,6 +3,7 @@ package commands
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/urfave/cli/v2"
@@ -664,5 +666,50 @@ func TestFishCompletionTree(t *testing.T) {
 	got := fishComplete(t, fish, script, fixtureDir(t), cases)
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.check(t, "fish", fishPaths(got[i])) })
+	}
+}
+
+// The scripts beside generate.sh: each parses, and prints a usage line and
+// fails on an unknown argument.
+func TestScriptsUsage(t *testing.T) {
+	for _, name := range []string{"generate.sh", "smoke.sh", "bench-clients.sh"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("..", "scripts", name)
+			if out, err := exec.Command("bash", "-n", path).CombinedOutput(); err != nil {
+				t.Fatalf("bash -n %s: %v\n%s", name, err, out)
+			}
+			cmd := exec.Command("bash", path, "--no-such-flag")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Errorf("%s --no-such-flag: %v, want exit status 2", name, err)
+			}
+			if !strings.HasPrefix(stderr.String(), "usage: ") {
+				t.Errorf("%s --no-such-flag stderr = %q, want a usage line", name, stderr.String())
+			}
+		})
+	}
+}
+
+// TestSmokeScript runs scripts/smoke.sh as CI would: it builds mqtool from
+// this checkout, starts serve and round-trips a message at each QoS.
+func TestSmokeScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: scripts/smoke.sh builds mqtool")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "scripts", "smoke.sh"))
+	cmd.Env = append(os.Environ(), "MQTOOL=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/smoke.sh: %v\n%s", err, out)
+	}
+	for _, want := range []string{"smoke: qos 0: ok\n", "smoke: qos 1: ok\n", "smoke: qos 2: ok\n", "smoke: PASS\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("scripts/smoke.sh output lacks %q:\n%s", want, out)
+		}
 	}
 }
