@@ -183,10 +183,14 @@ func TestRunRate(t *testing.T) {
 	}
 	q := res.Runs[0]
 	// 1000 msg/s for 0.5s is 500 messages, give or take the edges.
-	if q.Sent < 480 || q.Sent > 520 {
+	// A loaded machine may push a few sends past the window's end.
+	if q.Sent < 400 || q.Sent > 510 {
 		t.Errorf("sent %d at 1000 msg/s for 500ms, want about 500", q.Sent)
 	}
-	if q.SentRate < 900 || q.SentRate > 1100 {
+	if q.Seconds != 0.5 {
+		t.Errorf("measured window %vs, want the 0.5s duration", q.Seconds)
+	}
+	if q.SentRate < 800 || q.SentRate > 1020 {
 		t.Errorf("sent rate %.0f, want about 1000", q.SentRate)
 	}
 	if q.CPU.Wall <= 0 || q.CPU.User+q.CPU.System <= 0 {
@@ -199,10 +203,12 @@ func TestRunBrokerKilled(t *testing.T) {
 	cfg := quickConfig(url)
 	cfg.QoS = []packet.QoS{1}
 	cfg.Duration = 30 * time.Second
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		_ = cmd.Process.Kill()
-	}()
+	var kill sync.Once
+	cfg.Progress = func(p Progress) {
+		if p.Received > 0 {
+			kill.Do(func() { _ = cmd.Process.Kill() })
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
