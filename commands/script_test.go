@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -56,6 +57,8 @@ func TestScripts(t *testing.T) {
 			"broker":  cmdBroker,
 			"waitlog": cmdWaitLog,
 			"status":  cmdStatus,
+			"expand":  cmdExpand,
+			"hexfile": cmdHexFile,
 		},
 	})
 }
@@ -211,4 +214,24 @@ func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with code %d, want %d", args[1], got, want)
 	}
+}
+
+// cmdExpand is "expand SRC DST": copy SRC to DST replacing $VAR with the
+// script's environment.
+func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || neg {
+		ts.Fatalf("usage: expand SRC DST")
+	}
+	text := os.Expand(ts.ReadFile(args[0]), ts.Getenv)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(text), 0o600))
+}
+
+// cmdHexFile is "hexfile FILE HEX": write the bytes HEX encodes to FILE.
+func cmdHexFile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || neg {
+		ts.Fatalf("usage: hexfile FILE HEX")
+	}
+	b, err := hex.DecodeString(args[1])
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), b, 0o600))
 }
