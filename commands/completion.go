@@ -169,7 +169,11 @@ type compNode struct {
 // appends them when a command runs.
 func completionTree(app *cli.App) *compNode {
 	root := &compNode{name: app.Name, usage: app.Usage}
-	root.flags = compFlags(app.Flags)
+	for _, f := range compFlags(app.Flags) {
+		if app.HideVersion || f.names[0] != "--version" {
+			root.flags = append(root.flags, f)
+		}
+	}
 	if !app.HideVersion {
 		root.flags = append(root.flags, compFlag{names: []string{"--version"}, usage: "print the version"})
 	}
@@ -225,6 +229,9 @@ func compFlags(flags []cli.Flag) []compFlag {
 			} else {
 				cf.names = append(cf.names, "--"+n)
 			}
+		}
+		if len(cf.names) == 0 {
+			continue
 		}
 		if d, ok := f.(cli.DocGenerationFlag); ok {
 			placeholder, usage := unquoteUsage(d.GetUsage())

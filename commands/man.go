@@ -80,7 +80,7 @@ func manPage(app *cli.App) string {
 	var env []string
 	walkCommands(cmds, func(_ string, c *cli.Command) {
 		for _, f := range c.Flags {
-			if d, ok := f.(cli.DocGenerationFlag); ok {
+			if d, ok := f.(cli.DocGenerationFlag); ok && len(f.Names()) > 0 {
 				for _, e := range d.GetEnvVars() {
 					env = append(env, fmt.Sprintf("%s\t--%s of %s", e, f.Names()[0], c.Name))
 				}
