@@ -33,7 +33,7 @@ func freePort(t *testing.T) int {
 // startMosquitto starts a mosquitto broker on a free loopback port with its
 // own configuration and returns its URL and process. It skips the test when
 // mosquitto is missing, unless MQTOOL_REQUIRE_INTEROP=1.
-func startMosquitto(t *testing.T) (string, *exec.Cmd) {
+func startMosquitto(t *testing.T, conf ...string) (string, *exec.Cmd) {
 	t.Helper()
 	if _, err := os.Stat(mosquittoPath); err != nil {
 		if os.Getenv("MQTOOL_REQUIRE_INTEROP") == "1" {
@@ -43,12 +43,15 @@ func startMosquitto(t *testing.T) (string, *exec.Cmd) {
 	}
 	dir := t.TempDir()
 	port := freePort(t)
-	conf := filepath.Join(dir, "mosquitto.conf")
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+	path := filepath.Join(dir, "mosquitto.conf")
+	if conf == nil {
+		conf = []string{"max_queued_messages 100000"}
+	}
+	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s\n", port, strings.Join(conf, "\n"))
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(mosquittoPath, "-c", conf)
+	cmd := exec.Command(mosquittoPath, "-c", path)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -392,5 +395,28 @@ func TestRunBrokerStopped(t *testing.T) {
 	}
 	if res == nil || len(res.Runs) != 1 || res.Runs[0].Error == "" || res.Runs[0].Sent == 0 {
 		t.Errorf("Run with the broker stopped: result %+v, want the partial run with its error", res)
+	}
+}
+
+// TestRunDetectsLoss runs against a mosquitto that drops QoS 1 and 2
+// messages once a subscriber's one-message queue is full (documented
+// mosquitto behaviour): bench must count the loss and report it.
+func TestRunDetectsLoss(t *testing.T) {
+	url, _ := startMosquitto(t, "max_inflight_messages 1", "max_queued_messages 1")
+	cfg := quickConfig(url)
+	cfg.Pattern, cfg.Publishers, cfg.Subscribers = FanIn, 2, 1
+	cfg.QoS = []packet.QoS{1, 2}
+	cfg.Rate = 0
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range res.Runs {
+		if q.Lost == 0 || q.Lost != q.Expected-q.Delivered || !q.LossIsError() {
+			t.Errorf("qos %d: lost %d of %d expected, %d delivered; want the drops counted", q.QoS, q.Lost, q.Expected, q.Delivered)
+		}
+		if p := q.Problems(); len(p) == 0 || !strings.Contains(p[0], "messages lost") {
+			t.Errorf("qos %d problems %q, want the loss", q.QoS, p)
+		}
 	}
 }
