@@ -224,11 +224,7 @@ func compFlags(flags []cli.Flag) []compFlag {
 			if n == "" {
 				continue
 			}
-			if len(n) == 1 {
-				cf.names = append(cf.names, "-"+n)
-			} else {
-				cf.names = append(cf.names, "--"+n)
-			}
+			cf.names = append(cf.names, dashName(n))
 		}
 		if len(cf.names) == 0 {
 			continue
@@ -246,6 +242,14 @@ func compFlags(flags []cli.Flag) []compFlag {
 		out = append(out, cf)
 	}
 	return out
+}
+
+// dashName is a flag name as typed: -q, --qos.
+func dashName(n string) string {
+	if len(n) == 1 {
+		return "-" + n
+	}
+	return "--" + n
 }
 
 // unquoteUsage returns the `placeholder` named in a flag's usage, as

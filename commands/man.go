@@ -82,7 +82,7 @@ func manPage(app *cli.App) string {
 		for _, f := range c.Flags {
 			if d, ok := f.(cli.DocGenerationFlag); ok && len(f.Names()) > 0 {
 				for _, e := range d.GetEnvVars() {
-					env = append(env, fmt.Sprintf("%s\t--%s of %s", e, f.Names()[0], c.Name))
+					env = append(env, fmt.Sprintf("%s\t%s of %s", e, dashName(f.Names()[0]), c.Name))
 				}
 			}
 		}
@@ -255,11 +255,7 @@ func manFlag(b *strings.Builder, f cli.Flag) {
 		if n == "" {
 			continue
 		}
-		dash := "--"
-		if len(n) == 1 {
-			dash = "-"
-		}
-		name := `\fB` + roffEscape(dash+n) + `\fR`
+		name := `\fB` + roffEscape(dashName(n)) + `\fR`
 		if takesValue {
 			name += ` \fI` + roffEscape(placeholder) + `\fR`
 		}
