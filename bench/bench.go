@@ -903,11 +903,17 @@ func (r *run) drain(ctx context.Context) {
 // closed, and reports progress.
 func (r *run) ticker(stop <-chan struct{}) []Second {
 	var series []Second
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
 	var prevSent, prevRecv int64
 	prevAt := r.clk.Now()
 	warmupEnd := time.Duration(r.warmupEnd.Load())
+	// Ticks fall on whole seconds from the end of the warm-up, so each
+	// sample of the series is one second of the measured window.
+	next := warmupEnd - r.cfg.Warmup.Truncate(time.Second)
+	for next <= prevAt {
+		next += time.Second
+	}
+	t := time.NewTimer(next - prevAt)
+	defer t.Stop()
 	for {
 		final := false
 		select {
@@ -916,9 +922,22 @@ func (r *run) ticker(stop <-chan struct{}) []Second {
 		case <-t.C:
 		}
 		now := r.clk.Now()
+		boundary := next
+		if !final {
+			next += time.Second
+			t.Reset(next - now)
+		}
+		// Before the window opens there is nothing measured to take; what
+		// happened since it opened belongs to the first second.
+		measured := final || boundary > warmupEnd
 		sec := Second{T: len(series)}
 		e2e, ack := newHist(), newHist()
+		var total, got int64
 		for _, p := range r.pubs {
+			total += p.total.Load()
+			if !measured {
+				continue
+			}
 			sec.Sent += p.secSent.Swap(0)
 			sec.Late += p.secLate.Swap(0)
 			p.mu.Lock()
@@ -926,17 +945,15 @@ func (r *run) ticker(stop <-chan struct{}) []Second {
 			p.ackIv.Reset()
 			p.mu.Unlock()
 		}
-		var total, got int64
-		for _, p := range r.pubs {
-			total += p.total.Load()
-		}
 		for _, s := range r.subs {
 			s.mu.Lock()
-			sec.Received += s.secRecv
-			s.secRecv = 0
 			got += s.delivered
-			e2e.Merge(s.e2eIv)
-			s.e2eIv.Reset()
+			if measured {
+				sec.Received += s.secRecv
+				s.secRecv = 0
+				e2e.Merge(s.e2eIv)
+				s.e2eIv.Reset()
+			}
 			s.mu.Unlock()
 		}
 		if e2e.TotalCount() > 0 {
@@ -947,12 +964,12 @@ func (r *run) ticker(stop <-chan struct{}) []Second {
 		}
 		if final {
 			// The last part-second, if anything happened in it.
-			if now > warmupEnd && sec.Sent+sec.Received > 0 {
+			if sec.Sent+sec.Received > 0 {
 				series = append(series, sec)
 			}
 			return series
 		}
-		if now > warmupEnd {
+		if measured {
 			series = append(series, sec)
 		}
 		if r.cfg.Progress != nil {

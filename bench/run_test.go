@@ -107,6 +107,14 @@ func checkDelivery(t *testing.T, res *Result, fanOut int) {
 			t.Errorf("qos %d: sent %d of %d published, expected %d; want some", q.QoS, q.Sent, q.Published, q.Expected)
 			continue
 		}
+		var sent, recv int64
+		for _, x := range q.Series {
+			sent += x.Sent
+			recv += x.Received
+		}
+		if sent != q.Sent || recv != q.Received {
+			t.Errorf("qos %d: per-second series sums to %d sent, %d received; totals %d, %d", q.QoS, sent, recv, q.Sent, q.Received)
+		}
 		if q.Foreign != 0 {
 			t.Errorf("qos %d: %d foreign messages", q.QoS, q.Foreign)
 		}
