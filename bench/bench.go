@@ -361,9 +361,9 @@ type subscriber struct {
 	from   []int // publishers whose topic the filter matches
 	slot   []int // slot[i]: this subscriber's index in pubs[i].heard, or -1
 
-	mu        sync.Mutex // guards everything below
-	seq       []seqTracker
-	received  int64 // unique deliveries in the measured window
+	mu        sync.Mutex    // guards everything below
+	seq       []*seqTracker // by publisher, made on its first message
+	received  int64         // unique deliveries in the measured window
 	lastRecv  time.Duration
 	recvBytes int64
 	delivered int64 // unique, whole run
@@ -436,7 +436,7 @@ func (r *run) do(ctx context.Context) (QoSRun, error) {
 			ack: newHist(), ackU: newHist(), ackIv: newHist(), wake: make(chan struct{}, 1)})
 	}
 	for j := range cfg.Subscribers {
-		r.subs = append(r.subs, &subscriber{idx: j, id: r.clientID('s', j), seq: make([]seqTracker, cfg.Publishers),
+		r.subs = append(r.subs, &subscriber{idx: j, id: r.clientID('s', j), seq: make([]*seqTracker, cfg.Publishers),
 			e2e: newHist(), e2eU: newHist(), e2eIv: newHist()})
 	}
 	for _, p := range r.pubs {
@@ -819,7 +819,12 @@ func (s *subscriber) onMessage(r *run) func(*packet.Publish) {
 			s.foreign++
 			return
 		}
-		if s.seq[h.Publisher].add(h.Seq) {
+		tr := s.seq[h.Publisher]
+		if tr == nil {
+			tr = &seqTracker{}
+			s.seq[h.Publisher] = tr
+		}
+		if tr.add(h.Seq) {
 			s.dup++
 			return
 		}
@@ -1013,10 +1018,16 @@ func (r *run) collect(out *QoSRun) {
 		for _, i := range s.from {
 			n := r.pubs[i].total.Load()
 			out.Expected += n
-			out.Lost += int64(s.seq[i].lost(uint64(n)))
+			tr := s.seq[i]
+			if tr == nil {
+				tr = &seqTracker{}
+			}
+			out.Lost += int64(tr.lost(uint64(n)))
 		}
-		for i := range s.seq {
-			out.Reordered += int64(s.seq[i].reordered)
+		for _, tr := range s.seq {
+			if tr != nil {
+				out.Reordered += int64(tr.reordered)
+			}
 		}
 		e2e.Merge(s.e2e)
 		e2eU.Merge(s.e2eU)
