@@ -91,10 +91,20 @@ func TestCompletionFilesUpToDate(t *testing.T) {
 			}
 			if string(got) != want {
 				t.Errorf("%s differs from `mqtool completion %s`: run scripts/generate.sh\n%s",
-					strings.TrimPrefix(file, "../"), shell, cmp.Diff(want, string(got)))
+					strings.TrimPrefix(file, "../"), shell, shortDiff(want, string(got)))
 			}
 		})
 	}
+}
+
+// shortDiff is the start of the diff between two generated files: enough
+// to see what changed.
+func shortDiff(want, got string) string {
+	lines := strings.SplitAfter(cmp.Diff(want, got), "\n")
+	if len(lines) > 40 {
+		lines = append(lines[:40], "...\n")
+	}
+	return "(-want +got):\n" + strings.Join(lines, "")
 }
 
 func TestCompletionCommand(t *testing.T) {

@@ -19,7 +19,7 @@ func TestManFileUpToDate(t *testing.T) {
 		t.Fatalf("%v: run scripts/generate.sh", err)
 	}
 	if string(got) != want {
-		t.Errorf("docs/mqtool.1 differs from `mqtool man`: run scripts/generate.sh\n%s", cmp.Diff(want, string(got)))
+		t.Errorf("docs/mqtool.1 differs from `mqtool man`: run scripts/generate.sh\n%s", shortDiff(want, string(got)))
 	}
 }
 
