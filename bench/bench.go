@@ -144,7 +144,7 @@ type Progress struct {
 	Received int64
 	SentRate float64 // over the last second
 	RecvRate float64
-	Lost     int64 // not yet received, so far
+	Behind   int64 // expected deliveries not yet received
 	E2EP99   int64 // µs, last second; 0 when none
 }
 
@@ -317,6 +317,7 @@ type run struct {
 	// when they happen; latencies are of the messages intended in it.
 	warmupEnd atomic.Int64
 	windowEnd atomic.Int64
+	draining  atomic.Bool
 	pubs      []*publisher
 	subs      []*subscriber
 
@@ -491,6 +492,7 @@ func (r *run) do(ctx context.Context) (QoSRun, error) {
 	pubWG.Wait()
 	pubEnd := r.clk.Now()
 	if ctx.Err() == nil {
+		r.draining.Store(true)
 		r.drain(ctx)
 	}
 	windowEnd := pubEnd
@@ -981,13 +983,16 @@ func (r *run) ticker(stop <-chan struct{}) []Second {
 			want, _ := r.expected()
 			dt := (now - prevAt).Seconds()
 			phase := "run"
-			if now < warmupEnd {
+			switch {
+			case now < warmupEnd:
 				phase = "warmup"
+			case r.draining.Load():
+				phase = "drain"
 			}
 			r.cfg.Progress(Progress{
 				QoS: r.qos, Phase: phase, Elapsed: now, Sent: total, Received: got,
 				SentRate: float64(total-prevSent) / dt, RecvRate: float64(got-prevRecv) / dt,
-				Lost: max(want-got, 0), E2EP99: sec.E2EP99,
+				Behind: max(want-got, 0), E2EP99: sec.E2EP99,
 			})
 		}
 		prevSent, prevRecv, prevAt = total, got, now

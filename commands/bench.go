@@ -211,7 +211,7 @@ func runBench(ctx context.Context, o *benchOptions, s *format.Streams) error {
 		o.cfg.Progress = func(p bench.Progress) {
 			fmt.Fprint(s.Err, format.ProgressLine(format.BenchProgress{
 				QoS: int(p.QoS), Phase: p.Phase, Elapsed: p.Elapsed, Sent: p.Sent, Received: p.Received,
-				SentRate: p.SentRate, RecvRate: p.RecvRate, Behind: p.Lost, E2EP99: bench.Duration(p.E2EP99),
+				SentRate: p.SentRate, RecvRate: p.RecvRate, Behind: p.Behind, E2EP99: bench.Duration(p.E2EP99),
 			}))
 		}
 	}
