@@ -316,9 +316,21 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 		}
 	}
 	s.logf(LogInfo, "New client connected from %s as %s (p%d, c%d, k%d%s).",
-		c.remote, id, c.version, b2i(cp.CleanStart), ka, userText(cp.Username))
+		c.remote, id, mosquittoLevel(c.version), b2i(cp.CleanStart), ka, userText(cp.Username))
 	ss.online(c, time.Now())
 	return true
+}
+
+// mosquittoLevel is the protocol number mosquitto's log shows: p1 for 3.1,
+// p2 for 3.1.1, p5 for 5.0.
+func mosquittoLevel(v packet.Version) int {
+	switch v {
+	case packet.V31:
+		return 1
+	case packet.V311:
+		return 2
+	}
+	return int(v)
 }
 
 func b2i(b bool) int {
