@@ -214,3 +214,34 @@ func TestResendOnReconnect(t *testing.T) {
 		})
 	}
 }
+
+// TestOnlineQueueLimit: a connected subscriber that never acknowledges gets
+// the inflight window, then queued messages up to max-queued-messages; the
+// rest are dropped and counted, and the publisher is never held up.
+func TestOnlineQueueLimit(t *testing.T) {
+	addr, s := startServer(t, Options{MaxInflightMessages: 2, MaxQueuedMessages: 3})
+	c := connected(t, addr, packet.V311, "olq")
+	c.subscribe(1, sub("olq", 1))
+	p := connected(t, addr, packet.V311, "olq-pub")
+	for i := range 10 {
+		p.publish(&packet.Publish{Topic: "olq", QoS: 1, PacketID: 1, Payload: []byte{byte(i)}})
+	}
+	if d := s.stats.pubDrops.Load(); d != 5 {
+		t.Errorf("dropped %d, want 5 (10 - 2 inflight - 3 queued)", d)
+	}
+	var got []byte
+	for len(got) < 5 {
+		batch := c.sync()
+		if len(batch) == 0 {
+			t.Fatalf("no more messages after %v", got)
+		}
+		for _, b := range batch {
+			pub := b.(*packet.Publish)
+			got = append(got, pub.Payload[0])
+			c.send(&packet.Puback{PacketID: pub.PacketID})
+		}
+	}
+	if string(got) != "\x00\x01\x02\x03\x04" {
+		t.Errorf("delivered % x, want 00 01 02 03 04 in order", got)
+	}
+}
