@@ -16,7 +16,11 @@
 # mosquitto is $MOSQUITTO if set, else mosquitto on PATH or /usr/sbin/mosquitto.
 # mosquitto gets set_tcp_nodelay true: mqtool serve (like every Go server)
 # disables Nagle's algorithm, and with it on mosquitto's latency is mostly
-# the 40 ms delayed-ACK interplay, not its own work.
+# the 40 ms delayed-ACK interplay, not its own work. Both brokers queue
+# without limit (max_queued_messages 0, --max-queued-messages 0): with the
+# default of 1000 a broker that acknowledges faster than its subscribers
+# read drops QoS 1/2 messages by policy, which bench reports as loss; here
+# any loss is a bug.
 # Needs go, jq and mosquitto. Exits non-zero when a run fails (unreachable
 # broker, loss at QoS 1/2, duplicates at QoS 2) or a broker dies.
 set -euo pipefail
@@ -90,7 +94,7 @@ say "building mqtool from $repo"
 (cd "$repo" && go build -o "$work/mqtool" .) || fail "go build"
 mqtool=$work/mqtool
 
-"$mqtool" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+"$mqtool" serve --listen 127.0.0.1:0 --max-queued-messages 0 >"$work/serve.out" 2>"$work/serve.err" &
 pids+=($!)
 serve_pid=$!
 ready='^mqtool: listening on mqtt://127\.0\.0\.1:[0-9]+$'
@@ -104,6 +108,7 @@ listener $mosq_port 127.0.0.1
 allow_anonymous true
 persistence false
 set_tcp_nodelay true
+max_queued_messages 0
 EOF
 "$mosquitto" -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
 pids+=($!)
