@@ -38,6 +38,8 @@ type ConnResult struct {
 	Connack    Latency `json:"connack"`
 	CPU        CPU     `json:"cpu"`
 	FirstError string  `json:"first_error,omitempty"`
+	// Err is the first connection error itself.
+	Err error `json:"-"`
 }
 
 // WriteJSON writes r as indented JSON.
@@ -112,7 +114,8 @@ func RunConn(ctx context.Context, cfg ConnConfig) (*ConnResult, error) {
 			defer mu.Unlock()
 			if err != nil {
 				res.Failed++
-				if res.FirstError == "" {
+				if res.Err == nil {
+					res.Err = err
 					res.FirstError = err.Error()
 				}
 				return

@@ -401,6 +401,10 @@ func benchConnCommand(s *format.Streams) *cli.Command {
 			if res == nil {
 				return usagef(cmd, "%v", err)
 			}
+			if err == nil && res.Connected == 0 && res.Err != nil {
+				// Nothing connected: the broker is unreachable or refuses us.
+				return clientExit(s, fmt.Errorf("bench: conn: %w", res.Err), c.Bool("quiet"))
+			}
 			if j := c.String("json"); j != "" {
 				if werr := writeTo(s, j, func(w io.Writer) error { return res.WriteJSON(w) }); werr != nil {
 					return werr
