@@ -42,6 +42,56 @@ var exitStatuses = []struct{ code, text string }{
 	{"27", "Timed out: the -W timeout of sub or rr expired before the command was done."},
 }
 
+// manExample is one EXAMPLES entry: what it does, then the command lines.
+type manExample struct {
+	what  string
+	lines []string
+}
+
+// manExamples are the everyday command lines. Each shows only when every
+// command it uses exists; the tests check their flags against the tree.
+var manExamples = []manExample{
+	{"Run a broker on 127.0.0.1:1883 and print every message under home/ with its topic:",
+		[]string{"mqtool serve &", "mqtool sub -t 'home/#' -v"}},
+	{"Publish a retained message at QoS 1:",
+		[]string{"mqtool pub -t home/light -m on -q 1 -r"}},
+	{"In CI, wait at most 10 seconds for one message (exit status 27 on timeout):",
+		[]string{"mqtool sub -C 1 -W 10 -t ci/ready"}},
+	{"Run a broker on a port the kernel picks; its ready line on stderr names the port " +
+		"(mqtool: listening on mqtt://127.0.0.1:PORT):",
+		[]string{"mqtool serve --listen 127.0.0.1:0"}},
+	{"Load-test a broker for 10 seconds per QoS level, one table row per level:",
+		[]string{"mqtool bench -h 127.0.0.1 -p 1883 --qos 0,1,2 --duration 10s"}},
+	{"Install the bash completion:",
+		[]string{"mqtool completion bash > ~/.local/share/bash-completion/completions/mqtool"}},
+}
+
+// examplesFor returns the examples whose commands all exist in app.
+func examplesFor(app *cli.App) []manExample {
+	var out []manExample
+	for _, e := range manExamples {
+		ok := true
+		for _, l := range e.lines {
+			if f := strings.Fields(l); len(f) < 2 || findCommand(app.Commands, f[1]) == nil {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.Name == name && !c.Hidden {
+			return c
+		}
+	}
+	return nil
+}
+
 // manPage renders app's command tree as a roff manual page, section 1.
 func manPage(app *cli.App) string {
 	var b strings.Builder
@@ -92,6 +142,14 @@ func manPage(app *cli.App) string {
 	for _, e := range env {
 		name, what, _ := strings.Cut(e, "\t")
 		fmt.Fprintf(&b, ".TP\n.B %s\nThe default of %s.\n", roffEscape(name), roffEscape(what))
+	}
+
+	if ex := examplesFor(app); len(ex) > 0 {
+		b.WriteString(".SH EXAMPLES\n")
+		for _, e := range ex {
+			b.WriteString(".PP\n" + roffEscape(e.what) + "\n")
+			roffLiteral(&b, "    "+strings.Join(e.lines, "\n    "))
+		}
 	}
 
 	b.WriteString(".SH SEE ALSO\n")

@@ -231,3 +231,36 @@ func TestRoffEscape(t *testing.T) {
 		t.Errorf("roffText = %q, want %q", b.String(), want)
 	}
 }
+
+// TestManExamples checks that every example is shown by the real tree and
+// uses only flags its command has.
+func TestManExamples(t *testing.T) {
+	app := realApp()
+	page := manPage(app)
+	if got, want := len(examplesFor(app)), len(manExamples); got != want {
+		t.Errorf("man page shows %d of %d examples: a command they use is missing", got, want)
+	}
+	for _, e := range manExamples {
+		for _, line := range e.lines {
+			if !strings.Contains(page, roffEscape(line)+"\n") {
+				t.Errorf("man page lacks example %q", line)
+			}
+			fields := strings.Fields(line)
+			c := findCommand(app.Commands, fields[1])
+			if c == nil {
+				continue
+			}
+			names := map[string]bool{}
+			for _, f := range c.Flags {
+				for _, n := range f.Names() {
+					names[dashName(n)] = true
+				}
+			}
+			for _, w := range fields[2:] {
+				if strings.HasPrefix(w, "-") && !names[w] {
+					t.Errorf("example %q: mqtool %s has no flag %s", line, c.Name, w)
+				}
+			}
+		}
+	}
+}
