@@ -46,7 +46,7 @@ func benchReportFlags() []cli.Flag {
 		&cli.StringFlag{Name: "csv", Category: catReport,
 			Usage: "write the per-second series as CSV to `FILE`, - for stdout instead of the table (default: none)"},
 		&cli.StringFlag{Name: "hgrm", Category: catReport,
-			Usage: "write each latency histogram's percentile distribution (HdrHistogram .hgrm, ms) into `DIR` (default: none)"},
+			Usage: "write each latency histogram's percentile distribution (HdrHistogram .hgrm text, values in ms) into `DIR` as qos<N>-<e2e|e2e_u|ack|ack_u>.hgrm (default: none)"},
 		&cli.StringSliceFlag{Name: "threshold", Category: catReport,
 			Usage: "fail (exit 1) unless every QoS run meets `COND`, e.g. 'e2e.p99<5ms', 'lost=0', 'ack.p50<=2ms', 'recv.rate>=1000'; " +
 				"metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, " +
