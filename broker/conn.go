@@ -594,6 +594,9 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 	s, ss := c.s, c.sess
 	s.stats.pubReceived.Add(1)
 	topic := p.Topic
+	if len(p.Props.SubscriptionIDs) > 0 {
+		return fmt.Errorf("broker: PUBLISH from a client with a subscription identifier: %w", packet.ProtocolError) // [MQTT-3.3.4-6]
+	}
 	if c.version == packet.V5 && p.Props.Has(packet.PropTopicAlias) {
 		a := p.Props.TopicAlias
 		if a == 0 || int(a) > s.opts.MaxTopicAlias {
@@ -602,7 +605,7 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 		if topic == "" {
 			t, ok := c.aliasIn[a]
 			if !ok {
-				return fmt.Errorf("broker: unknown topic alias %d: %w", a, packet.ProtocolError)
+				return fmt.Errorf("broker: unknown topic alias %d: %w", a, packet.TopicAliasInvalid)
 			}
 			topic = t
 		} else {

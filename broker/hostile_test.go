@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"testing"
@@ -28,6 +29,8 @@ func TestMalformedV5(t *testing.T) {
 		{"SUBSCRIBE no filters", []byte{0x82, 0x03, 0, 1, 0}, packet.ProtocolError},
 		{"truncated SUBSCRIBE", []byte{0x82, 0x06, 0, 1, 0, 0, 1, 'a'}, packet.MalformedPacket},
 		{"AUTH without method", []byte{0xF0, 0x00}, packet.ProtocolError},
+		// PUBLISH "a" with a Subscription Identifier property (0x0B 1).
+		{"PUBLISH with subscription id", []byte{0x30, 0x06, 0, 1, 'a', 2, 0x0B, 1}, packet.ProtocolError},
 		{"invalid UTF-8 topic", []byte{0x30, 0x05, 0, 2, 0xC0, 0xAF, 0}, packet.MalformedPacket},
 	}
 	for i, tt := range tests {
@@ -208,4 +211,34 @@ func TestShutdownDisconnect(t *testing.T) {
 		t.Errorf("3.1.1 client got %v, want close", got)
 	}
 	idle.closed()
+}
+
+// TestRandomInput sends random frames after CONNECT on many connections:
+// whatever happens to them, the server does not crash and a bystander keeps
+// working.
+func TestRandomInput(t *testing.T) {
+	addr, _ := startServer(t, Options{ConnectTimeout: 500 * time.Millisecond})
+	bystander := connected(t, addr, packet.V5, "random-bystander")
+	bystander.subscribe(1, sub("#", 0))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 200 {
+		v := []packet.Version{packet.V31, packet.V311, packet.V5}[i%3]
+		c := connected(t, addr, v, fmt.Sprintf("random-%d", i))
+		frame := make([]byte, 2+rng.IntN(40))
+		for j := range frame {
+			frame[j] = byte(rng.UintN(256))
+		}
+		frame[0] = byte(rng.UintN(16))<<4 | frame[0]&0x0F
+		frame[1] = byte(len(frame) - 2)
+		c.sendRaw(frame)
+		c.nc.Close()
+	}
+	p := connected(t, addr, packet.V5, "random-after")
+	p.publish(&packet.Publish{Topic: "still/alive", QoS: 1, PacketID: 1, Payload: []byte("ok")})
+	for {
+		pub := recvAs[*packet.Publish](bystander)
+		if pub.Topic == "still/alive" {
+			break
+		}
+	}
 }

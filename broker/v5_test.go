@@ -35,7 +35,7 @@ func TestTopicAliasInbound(t *testing.T) {
 		want  packet.ReasonCode
 	}{
 		{"alias above maximum", 11, "tai/y", packet.TopicAliasInvalid},
-		{"unknown alias", 5, "", packet.ProtocolError},
+		{"unknown alias", 5, "", packet.TopicAliasInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
