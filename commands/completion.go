@@ -542,7 +542,12 @@ func writeZsh(b *strings.Builder, root *compNode) {
 				excl = "(" + strings.Join(f.names, " ") + ")"
 			}
 			for _, name := range f.names {
-				spec := excl + name + "[" + zshEscape(f.usage) + "]"
+				spec := excl + name
+				if f.value.kind != valueNone && strings.HasPrefix(name, "--") {
+					// The value may follow as the next word or after "=".
+					spec += "="
+				}
+				spec += "[" + zshEscape(f.usage) + "]"
 				if f.value.kind != valueNone {
 					msg := strings.TrimLeft(f.names[0], "-")
 					spec += ":" + msg + ":" + zshAction(f.value)

@@ -509,11 +509,19 @@ func TestFishCompletionFake(t *testing.T) {
 	}
 }
 
+// zshOnlyCases: zsh completes a long flag's value after "=" in one word.
+var zshOnlyCases = []compCase{
+	{name: "--qos=", words: []string{"mqtool", "sub", "--qos="}, want: []string{"0", "1", "2"}, exact: true},
+	{name: "--cafile=", words: []string{"mqtool", "sub", "--cafile=c"}, want: []string{"ca.pem", "certs"}, exact: true},
+	{name: "after --qos=1", words: []string{"mqtool", "sub", "--qos=1", "--retained-"}, want: []string{"--retained-only"}, exact: true},
+}
+
 func TestZshCompletionFake(t *testing.T) {
 	zsh := lookShell(t, "zsh")
 	script := writeScript(t, fakeApp(), "zsh")
-	got := zshComplete(t, zsh, script, fixtureDir(t), fakeCases)
-	for i, c := range fakeCases {
+	cases := append(append([]compCase(nil), fakeCases...), zshOnlyCases...)
+	got := zshComplete(t, zsh, script, fixtureDir(t), cases)
+	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.check(t, "zsh", got[i]) })
 	}
 }

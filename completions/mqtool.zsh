@@ -49,74 +49,74 @@ _mqtool_bench() {
     local curcontext="$curcontext" state state_descr line ret=1
     typeset -A opt_args
     _arguments -C \
-        '--publishers[number of publishing clients, N >= 1]:publishers: ' \
-        '--subscribers[number of subscribing clients, N >= 0]:subscribers: ' \
-        '--pattern[topology NAME\: pair (publisher i to subscriber i), fan-in or fan-out (one shared topic)]:pattern:(pair fan-in fan-out)' \
-        '(--topic -t)--topic[topic TEMPLATE instead of --pattern\: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j'\''s topic (default\: none)]:topic: ' \
+        '--publishers=[number of publishing clients, N >= 1]:publishers: ' \
+        '--subscribers=[number of subscribing clients, N >= 0]:subscribers: ' \
+        '--pattern=[topology NAME\: pair (publisher i to subscriber i), fan-in or fan-out (one shared topic)]:pattern:(pair fan-in fan-out)' \
+        '(--topic -t)--topic=[topic TEMPLATE instead of --pattern\: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j'\''s topic (default\: none)]:topic: ' \
         '(--topic -t)-t[topic TEMPLATE instead of --pattern\: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j'\''s topic (default\: none)]:topic: ' \
-        '--filter[every subscriber subscribes to FILTER instead (default\: none)]:filter: ' \
-        '(--qos -q)--qos[QoS LIST, e.g. 1 or 0,1,2\: one run and one table row per level]:qos:(0 1 2)' \
+        '--filter=[every subscriber subscribes to FILTER instead (default\: none)]:filter: ' \
+        '(--qos -q)--qos=[QoS LIST, e.g. 1 or 0,1,2\: one run and one table row per level]:qos:(0 1 2)' \
         '(--qos -q)-q[QoS LIST, e.g. 1 or 0,1,2\: one run and one table row per level]:qos:(0 1 2)' \
-        '(--size -s)--size[payload size in BYTES, >= 40 (the bench header)]:size: ' \
+        '(--size -s)--size=[payload size in BYTES, >= 40 (the bench header)]:size: ' \
         '(--size -s)-s[payload size in BYTES, >= 40 (the bench header)]:size: ' \
-        '(--rate -r)--rate[total messages per second over all publishers, open loop, N >= 0; 0 sends as fast as the inflight window allows\: at QoS 1/2 unacknowledged messages, at QoS 0 messages not yet delivered to every subscriber (100 against a remote host)]:rate: ' \
+        '(--rate -r)--rate=[total messages per second over all publishers, open loop, N >= 0; 0 sends as fast as the inflight window allows\: at QoS 1/2 unacknowledged messages, at QoS 0 messages not yet delivered to every subscriber (100 against a remote host)]:rate: ' \
         '(--rate -r)-r[total messages per second over all publishers, open loop, N >= 0; 0 sends as fast as the inflight window allows\: at QoS 1/2 unacknowledged messages, at QoS 0 messages not yet delivered to every subscriber (100 against a remote host)]:rate: ' \
-        '--inflight[QoS 1/2 messages in flight per publisher, N >= 1; default the -M value]:inflight: ' \
-        '--duration[measured time after the warm-up, a DURATION such as 10s or 500ms; with --count alone, until the count is sent]:duration: ' \
-        '--warmup[load before measuring, excluded from the results, a DURATION; 0 with --count alone]:warmup: ' \
-        '(--count -C)--count[messages per publisher, N; 0 is no limit]:count: ' \
+        '--inflight=[QoS 1/2 messages in flight per publisher, N >= 1; default the -M value]:inflight: ' \
+        '--duration=[measured time after the warm-up, a DURATION such as 10s or 500ms; with --count alone, until the count is sent]:duration: ' \
+        '--warmup=[load before measuring, excluded from the results, a DURATION; 0 with --count alone]:warmup: ' \
+        '(--count -C)--count=[messages per publisher, N; 0 is no limit]:count: ' \
         '(--count -C)-C[messages per publisher, N; 0 is no limit]:count: ' \
         '--retain[publish retained messages, cleared at the end]' \
-        '--connect-rate[new connections per second, N; 0 connects in parallel (10/s against a remote host)]:connect-rate: ' \
-        '--drain[after the last send, wait until this DURATION passes with no delivery before counting the rest lost]:drain: ' \
+        '--connect-rate=[new connections per second, N; 0 connects in parallel (10/s against a remote host)]:connect-rate: ' \
+        '--drain=[after the last send, wait until this DURATION passes with no delivery before counting the rest lost]:drain: ' \
         '--i-know-its-shared[lift the limits against a non-loopback host (10 clients, 100 msg/s, 10 conn/s)]' \
-        '--json[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json:_files' \
-        '--csv[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv:_files' \
-        '--hgrm[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm, ms) into DIR (default\: none)]:hgrm:_files -/' \
-        '*--threshold[fail (exit 1) unless every QoS run meets COND, e.g. '\''e2e.p99<5ms'\'', '\''lost=0'\'', '\''ack.p50<=2ms'\'', '\''recv.rate>=1000'\''; metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, sent.rate, recv.rate (msg/s), sent.mbps, recv.mbps (MB/s), cpu (%); repeatable (default\: none)]:threshold: ' \
-        '--color[colour the table\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
-        '(--host -h)--host[broker host name or address (default localhost)]:host: ' \
+        '--json=[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json:_files' \
+        '--csv=[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv:_files' \
+        '--hgrm=[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm, ms) into DIR (default\: none)]:hgrm:_files -/' \
+        '*--threshold=[fail (exit 1) unless every QoS run meets COND, e.g. '\''e2e.p99<5ms'\'', '\''lost=0'\'', '\''ack.p50<=2ms'\'', '\''recv.rate>=1000'\''; metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, sent.rate, recv.rate (msg/s), sent.mbps, recv.mbps (MB/s), cpu (%); repeatable (default\: none)]:threshold: ' \
+        '--color=[colour the table\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
+        '(--host -h)--host=[broker host name or address (default localhost)]:host: ' \
         '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
-        '(--port -p)--port[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)--port=[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
         '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
-        '(--url -L)--url[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
-        '--unix[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
+        '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
         '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
         '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
         '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--keepalive -k)--keepalive[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
         '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
-        '(--id -i)--id[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id -i)--id=[client ID (default\: empty, the broker assigns one)]:id: ' \
         '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
-        '(--id-prefix -I)--id-prefix[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--id-prefix -I)--id-prefix=[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
-        '(--username -u)--username[user NAME (default\: none)]:username: ' \
+        '(--username -u)--username=[user NAME (default\: none)]:username: ' \
         '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)--pw=[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
         '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '--pw-file[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
+        '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
         '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
-        '--will-topic[TOPIC of the will message (default\: no will)]:will-topic: ' \
-        '--will-payload[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
-        '--will-qos[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
+        '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
+        '--will-payload=[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
+        '--will-qos=[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
         '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
-        '--cafile[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
-        '--capath[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
-        '--cert[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
-        '--key[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
+        '--cafile=[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
+        '--capath=[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
+        '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
+        '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
         '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
-        '--tls-alpn[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
         '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
         '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
-        '*--property[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '*--property=[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
         '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
         '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
         '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
@@ -144,54 +144,54 @@ _mqtool_bench() {
 
 _mqtool_bench_conn() {
     _arguments \
-        '--clients[connections to open, N >= 1]:clients: ' \
-        '--connect-rate[new connections per second, N; 0 opens them as fast as --concurrency allows (10/s against a remote host)]:connect-rate: ' \
-        '--concurrency[handshakes in progress at once, N >= 1]:concurrency: ' \
+        '--clients=[connections to open, N >= 1]:clients: ' \
+        '--connect-rate=[new connections per second, N; 0 opens them as fast as --concurrency allows (10/s against a remote host)]:connect-rate: ' \
+        '--concurrency=[handshakes in progress at once, N >= 1]:concurrency: ' \
         '--i-know-its-shared[lift the limits against a non-loopback host (10 clients, 10 conn/s)]' \
-        '--json[write the result as JSON to FILE, - for stdout instead of the summary (default\: none)]:json:_files' \
-        '--color[colour the summary\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
-        '(--host -h)--host[broker host name or address (default localhost)]:host: ' \
+        '--json=[write the result as JSON to FILE, - for stdout instead of the summary (default\: none)]:json:_files' \
+        '--color=[colour the summary\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
+        '(--host -h)--host=[broker host name or address (default localhost)]:host: ' \
         '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
-        '(--port -p)--port[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)--port=[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
         '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
-        '(--url -L)--url[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
-        '--unix[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
+        '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
         '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
         '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
         '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--keepalive -k)--keepalive[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
         '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
-        '(--id -i)--id[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id -i)--id=[client ID (default\: empty, the broker assigns one)]:id: ' \
         '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
-        '(--id-prefix -I)--id-prefix[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--id-prefix -I)--id-prefix=[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
-        '(--username -u)--username[user NAME (default\: none)]:username: ' \
+        '(--username -u)--username=[user NAME (default\: none)]:username: ' \
         '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)--pw=[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
         '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '--pw-file[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
+        '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
         '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
-        '--will-topic[TOPIC of the will message (default\: no will)]:will-topic: ' \
-        '--will-payload[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
-        '--will-qos[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
+        '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
+        '--will-payload=[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
+        '--will-qos=[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
         '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
-        '--cafile[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
-        '--capath[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
-        '--cert[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
-        '--key[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
+        '--cafile=[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
+        '--capath=[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
+        '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
+        '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
         '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
-        '--tls-alpn[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
         '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
         '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
-        '*--property[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '*--property=[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
         '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
         '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
         '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
@@ -202,11 +202,11 @@ _mqtool_bench_conn() {
 
 _mqtool_bench_merge() {
     _arguments \
-        '--json[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json:_files' \
-        '--csv[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv:_files' \
-        '--hgrm[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm, ms) into DIR (default\: none)]:hgrm:_files -/' \
-        '*--threshold[fail (exit 1) unless every QoS run meets COND, e.g. '\''e2e.p99<5ms'\'', '\''lost=0'\'', '\''ack.p50<=2ms'\'', '\''recv.rate>=1000'\''; metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, sent.rate, recv.rate (msg/s), sent.mbps, recv.mbps (MB/s), cpu (%); repeatable (default\: none)]:threshold: ' \
-        '--color[colour the table\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
+        '--json=[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json:_files' \
+        '--csv=[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv:_files' \
+        '--hgrm=[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm, ms) into DIR (default\: none)]:hgrm:_files -/' \
+        '*--threshold=[fail (exit 1) unless every QoS run meets COND, e.g. '\''e2e.p99<5ms'\'', '\''lost=0'\'', '\''ack.p50<=2ms'\'', '\''recv.rate>=1000'\''; metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, sent.rate, recv.rate (msg/s), sent.mbps, recv.mbps (MB/s), cpu (%); repeatable (default\: none)]:threshold: ' \
+        '--color=[colour the table\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
         '--help[show help]' \
         '*:argument:_files'
 }
@@ -224,66 +224,66 @@ _mqtool_man() {
 
 _mqtool_pub() {
     _arguments \
-        '(--topic -t)--topic[publish to TOPIC (no wildcards) (default\: the -L path)]:topic: ' \
+        '(--topic -t)--topic=[publish to TOPIC (no wildcards) (default\: the -L path)]:topic: ' \
         '(--topic -t)-t[publish to TOPIC (no wildcards) (default\: the -L path)]:topic: ' \
-        '(--qos -q)--qos[QoS of the messages, 0-2; QoS 1 and 2 wait for the broker'\''s acknowledgement]:qos:(0 1 2)' \
+        '(--qos -q)--qos=[QoS of the messages, 0-2; QoS 1 and 2 wait for the broker'\''s acknowledgement]:qos:(0 1 2)' \
         '(--qos -q)-q[QoS of the messages, 0-2; QoS 1 and 2 wait for the broker'\''s acknowledgement]:qos:(0 1 2)' \
         '(--retain -r)--retain[retain the message; a zero-length retained message clears the topic'\''s retained message (default\: false)]' \
         '(--retain -r)-r[retain the message; a zero-length retained message clears the topic'\''s retained message (default\: false)]' \
         '(--stdin-line -l)--stdin-line[send each line of stdin as a message over one connection, reconnecting if the link drops; empty lines are zero-length messages (default\: false)]' \
         '(--stdin-line -l)-l[send each line of stdin as a message over one connection, reconnecting if the link drops; empty lines are zero-length messages (default\: false)]' \
-        '--repeat[publish the -m, -f, -s or -n message N times]:repeat: ' \
-        '--repeat-delay[wait SECONDS (fractions allowed) between repeated messages]:repeat-delay: ' \
-        '(--message -m)--message[send MESSAGE as the payload (default\: none)]:message: ' \
+        '--repeat=[publish the -m, -f, -s or -n message N times]:repeat: ' \
+        '--repeat-delay=[wait SECONDS (fractions allowed) between repeated messages]:repeat-delay: ' \
+        '(--message -m)--message=[send MESSAGE as the payload (default\: none)]:message: ' \
         '(--message -m)-m[send MESSAGE as the payload (default\: none)]:message: ' \
-        '(--file -f)--file[send the contents of FILE as one message (default\: none)]:file:_files' \
+        '(--file -f)--file=[send the contents of FILE as one message (default\: none)]:file:_files' \
         '(--file -f)-f[send the contents of FILE as one message (default\: none)]:file:_files' \
         '(--stdin-file -s)--stdin-file[send the whole of stdin as one message (default\: false)]' \
         '(--stdin-file -s)-s[send the whole of stdin as one message (default\: false)]' \
         '(--null-message -n)--null-message[send a zero-length message (default\: false)]' \
         '(--null-message -n)-n[send a zero-length message (default\: false)]' \
-        '(--host -h)--host[broker host name or address (default localhost)]:host: ' \
+        '(--host -h)--host=[broker host name or address (default localhost)]:host: ' \
         '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
-        '(--port -p)--port[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)--port=[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
         '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
-        '(--url -L)--url[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
-        '--unix[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
+        '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
         '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
         '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
         '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--keepalive -k)--keepalive[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
         '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
-        '(--id -i)--id[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id -i)--id=[client ID (default\: empty, the broker assigns one)]:id: ' \
         '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
-        '(--id-prefix -I)--id-prefix[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--id-prefix -I)--id-prefix=[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
-        '(--username -u)--username[user NAME (default\: none)]:username: ' \
+        '(--username -u)--username=[user NAME (default\: none)]:username: ' \
         '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)--pw=[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
         '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '--pw-file[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
+        '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
         '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
-        '--will-topic[TOPIC of the will message (default\: no will)]:will-topic: ' \
-        '--will-payload[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
-        '--will-qos[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
+        '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
+        '--will-payload=[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
+        '--will-qos=[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
         '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
-        '--cafile[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
-        '--capath[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
-        '--cert[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
-        '--key[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
+        '--cafile=[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
+        '--capath=[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
+        '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
+        '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
         '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
-        '--tls-alpn[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
         '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
         '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
-        '*--property[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '*--property=[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
         '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
         '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
         '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
@@ -294,24 +294,24 @@ _mqtool_pub() {
 
 _mqtool_rr() {
     _arguments \
-        '(--topic -t)--topic[send the request to TOPIC (default\: the -L path)]:topic: ' \
+        '(--topic -t)--topic=[send the request to TOPIC (default\: the -L path)]:topic: ' \
         '(--topic -t)-t[send the request to TOPIC (default\: the -L path)]:topic: ' \
         '-e[wait for the response on TOPIC (sent as the Response Topic property at MQTT 5) (default\: none)]:e: ' \
         '-W[exit with code 27 and "Timed out" if no response comes within SECONDS (default\: 0, wait for ever)]:W: ' \
         '--latency[print the time from sending the request to receiving the response (sets --nodelay) (default\: false)]' \
-        '(--message -m)--message[send MESSAGE as the payload (default\: none)]:message: ' \
+        '(--message -m)--message=[send MESSAGE as the payload (default\: none)]:message: ' \
         '(--message -m)-m[send MESSAGE as the payload (default\: none)]:message: ' \
-        '(--file -f)--file[send the contents of FILE as one message (default\: none)]:file:_files' \
+        '(--file -f)--file=[send the contents of FILE as one message (default\: none)]:file:_files' \
         '(--file -f)-f[send the contents of FILE as one message (default\: none)]:file:_files' \
         '(--stdin-file -s)--stdin-file[send the whole of stdin as one message (default\: false)]' \
         '(--stdin-file -s)-s[send the whole of stdin as one message (default\: false)]' \
         '(--null-message -n)--null-message[send a zero-length message (default\: false)]' \
         '(--null-message -n)-n[send a zero-length message (default\: false)]' \
-        '(--qos -q)--qos[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
+        '(--qos -q)--qos=[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
         '(--qos -q)-q[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
         '-R[do not print retained messages; at MQTT 5 asks for none (retain handling never) (default\: false)]' \
         '--retain-as-published[MQTT 5\: keep the retain flag of forwarded messages (default\: false)]' \
-        '--retain-handling[MQTT 5\: send retained messages always, only for a `new` subscription, or `never` (default\: always)]:retain-handling:(always new never)' \
+        '--retain-handling=[MQTT 5\: send retained messages always, only for a `new` subscription, or `never` (default\: always)]:retain-handling:(always new never)' \
         '--no-local[MQTT 5\: do not receive this client'\''s own messages (default\: false)]' \
         '(--verbose -v)--verbose[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
         '(--verbose -v)-v[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
@@ -319,49 +319,49 @@ _mqtool_rr() {
         '-F[print each message with mosquitto'\''s FORMAT\: %t topic, %p payload, %x hex, %j JSON, @ strftime, \\n escapes...; overrides -v (default\: none)]:F: ' \
         '--pretty[indent the JSON of %j, %J and --json (default\: false)]' \
         '--json[print one JSON object per line (topic, qos, retain, properties, payload; a non-UTF-8 payload is base64 with "encoding"\:"base64"); overrides -F and -v (default\: false)]' \
-        '--color[colour output\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
-        '(--host -h)--host[broker host name or address (default localhost)]:host: ' \
+        '--color=[colour output\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
+        '(--host -h)--host=[broker host name or address (default localhost)]:host: ' \
         '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
-        '(--port -p)--port[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)--port=[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
         '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
-        '(--url -L)--url[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
-        '--unix[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
+        '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
         '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
         '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 5; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 5; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
         '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 5; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--keepalive -k)--keepalive[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
         '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
-        '(--id -i)--id[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id -i)--id=[client ID (default\: empty, the broker assigns one)]:id: ' \
         '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
-        '(--id-prefix -I)--id-prefix[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--id-prefix -I)--id-prefix=[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
-        '(--username -u)--username[user NAME (default\: none)]:username: ' \
+        '(--username -u)--username=[user NAME (default\: none)]:username: ' \
         '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)--pw=[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
         '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '--pw-file[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
+        '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
         '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
-        '--will-topic[TOPIC of the will message (default\: no will)]:will-topic: ' \
-        '--will-payload[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
-        '--will-qos[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
+        '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
+        '--will-payload=[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
+        '--will-qos=[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
         '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
-        '--cafile[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
-        '--capath[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
-        '--cert[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
-        '--key[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
+        '--cafile=[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
+        '--capath=[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
+        '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
+        '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
         '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
-        '--tls-alpn[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
         '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
         '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
-        '*--property[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '*--property=[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
         '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
         '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
         '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
@@ -372,43 +372,43 @@ _mqtool_rr() {
 
 _mqtool_serve() {
     _arguments \
-        '*--port[listen on 127.0.0.1\:PORT; repeatable (default\: 1883 when no listener is given)]:port: ' \
+        '*--port=[listen on 127.0.0.1\:PORT; repeatable (default\: 1883 when no listener is given)]:port: ' \
         '*-p[listen on 127.0.0.1\:PORT; repeatable (default\: 1883 when no listener is given)]:port: ' \
-        '*--listen[listen on HOST\:PORT; port 0 picks a free port; repeatable (default\: none)]:listen: ' \
+        '*--listen=[listen on HOST\:PORT; port 0 picks a free port; repeatable (default\: none)]:listen: ' \
         '(--verbose -v)--verbose[log connects, disconnects and subscribes, one line each]' \
         '(--verbose -v)-v[log connects, disconnects and subscribes, one line each]' \
         '(--quiet -q)--quiet[log nothing but errors, not even the listening lines]' \
         '(--quiet -q)-q[log nothing but errors, not even the listening lines]' \
-        '--max-inflight-messages[outgoing QoS 1 and 2 messages in flight per client, N messages; 0 = no limit]:max-inflight-messages: ' \
-        '--max-queued-messages[QoS 1 and 2 messages queued per client beyond those in flight, N messages; 0 = no limit]:max-queued-messages: ' \
-        '--max-queued-bytes[payload bytes queued per client, BYTES; 0 = no limit]:max-queued-bytes: ' \
-        '--max-packet-size[largest packet accepted, BYTES (at least 20); 0 = the protocol maximum of 268435460]:max-packet-size: ' \
-        '--max-keepalive[largest keep alive granted, SECONDS (1-65535); v5 clients asking more get Server Keep Alive]:max-keepalive: ' \
-        '--sys-interval[publish $SYS topics every SECONDS; 0 = never]:sys-interval: ' \
+        '--max-inflight-messages=[outgoing QoS 1 and 2 messages in flight per client, N messages; 0 = no limit]:max-inflight-messages: ' \
+        '--max-queued-messages=[QoS 1 and 2 messages queued per client beyond those in flight, N messages; 0 = no limit]:max-queued-messages: ' \
+        '--max-queued-bytes=[payload bytes queued per client, BYTES; 0 = no limit]:max-queued-bytes: ' \
+        '--max-packet-size=[largest packet accepted, BYTES (at least 20); 0 = the protocol maximum of 268435460]:max-packet-size: ' \
+        '--max-keepalive=[largest keep alive granted, SECONDS (1-65535); v5 clients asking more get Server Keep Alive]:max-keepalive: ' \
+        '--sys-interval=[publish $SYS topics every SECONDS; 0 = never]:sys-interval: ' \
         '--help[show help]'
 }
 
 _mqtool_sub() {
     _arguments \
-        '*--topic[subscribe to topic FILTER; repeatable (default\: the -L path)]:topic: ' \
+        '*--topic=[subscribe to topic FILTER; repeatable (default\: the -L path)]:topic: ' \
         '*-t[subscribe to topic FILTER; repeatable (default\: the -L path)]:topic: ' \
-        '*--sub[subscribe with per-topic options\: OPTIONS\:FILTER, OPTIONS a comma list of qos=N, nl (no local), rap (retain as published), rh=0|1|2 (retain handling), id=N (subscription identifier, MQTT 5); everything after the first colon is the filter, e.g. --sub '\''qos=1,nl,id=7\:sensors/#'\''; repeatable (default\: none)]:sub: ' \
-        '*--filter-out[do not print (or --remove-retained) messages whose topic matches FILTER; repeatable (default\: none)]:filter-out: ' \
+        '*--sub=[subscribe with per-topic options\: OPTIONS\:FILTER, OPTIONS a comma list of qos=N, nl (no local), rap (retain as published), rh=0|1|2 (retain handling), id=N (subscription identifier, MQTT 5); everything after the first colon is the filter, e.g. --sub '\''qos=1,nl,id=7\:sensors/#'\''; repeatable (default\: none)]:sub: ' \
+        '*--filter-out=[do not print (or --remove-retained) messages whose topic matches FILTER; repeatable (default\: none)]:filter-out: ' \
         '*-T[do not print (or --remove-retained) messages whose topic matches FILTER; repeatable (default\: none)]:filter-out: ' \
-        '*--unsubscribe[unsubscribe from FILTER after subscribing (for -c sessions); repeatable (default\: none)]:unsubscribe: ' \
+        '*--unsubscribe=[unsubscribe from FILTER after subscribing (for -c sessions); repeatable (default\: none)]:unsubscribe: ' \
         '*-U[unsubscribe from FILTER after subscribing (for -c sessions); repeatable (default\: none)]:unsubscribe: ' \
         '-C[exit after N messages (counting those not dropped by -R, -T, --retained-only) (default\: 0, no limit)]:C: ' \
         '-W[exit with code 27 and "Timed out" after SECONDS (default\: 0, no timeout)]:W: ' \
         '-E[exit once every subscription is acknowledged (default\: false)]' \
         '--retained-only[print only retained messages; exit at the first message that is not retained (default\: false)]' \
         '--remove-retained[clear every retained message received (publish a zero-length retained message) (default\: false)]' \
-        '--random-filter[print only this PERCENT of messages, chosen at random, 0.1-100]:random-filter: ' \
+        '--random-filter=[print only this PERCENT of messages, chosen at random, 0.1-100]:random-filter: ' \
         '--message-rate[instead of messages, print the number received in each second, one line per second (default\: false)]' \
-        '(--qos -q)--qos[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
+        '(--qos -q)--qos=[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
         '(--qos -q)-q[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
         '-R[do not print retained messages; at MQTT 5 asks for none (retain handling never) (default\: false)]' \
         '--retain-as-published[MQTT 5\: keep the retain flag of forwarded messages (default\: false)]' \
-        '--retain-handling[MQTT 5\: send retained messages always, only for a `new` subscription, or `never` (default\: always)]:retain-handling:(always new never)' \
+        '--retain-handling=[MQTT 5\: send retained messages always, only for a `new` subscription, or `never` (default\: always)]:retain-handling:(always new never)' \
         '--no-local[MQTT 5\: do not receive this client'\''s own messages (default\: false)]' \
         '(--verbose -v)--verbose[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
         '(--verbose -v)-v[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
@@ -416,49 +416,49 @@ _mqtool_sub() {
         '-F[print each message with mosquitto'\''s FORMAT\: %t topic, %p payload, %x hex, %j JSON, @ strftime, \\n escapes...; overrides -v (default\: none)]:F: ' \
         '--pretty[indent the JSON of %j, %J and --json (default\: false)]' \
         '--json[print one JSON object per line (topic, qos, retain, properties, payload; a non-UTF-8 payload is base64 with "encoding"\:"base64"); overrides -F and -v (default\: false)]' \
-        '--color[colour output\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
-        '(--host -h)--host[broker host name or address (default localhost)]:host: ' \
+        '--color=[colour output\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
+        '(--host -h)--host=[broker host name or address (default localhost)]:host: ' \
         '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
-        '(--port -p)--port[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)--port=[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
         '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
-        '(--url -L)--url[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
-        '--unix[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
+        '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
         '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
         '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
         '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--keepalive -k)--keepalive[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
         '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
-        '(--id -i)--id[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id -i)--id=[client ID (default\: empty, the broker assigns one)]:id: ' \
         '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
-        '(--id-prefix -I)--id-prefix[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--id-prefix -I)--id-prefix=[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
-        '(--username -u)--username[user NAME (default\: none)]:username: ' \
+        '(--username -u)--username=[user NAME (default\: none)]:username: ' \
         '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)--pw=[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
         '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '--pw-file[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
+        '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
         '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
-        '--will-topic[TOPIC of the will message (default\: no will)]:will-topic: ' \
-        '--will-payload[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
-        '--will-qos[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
+        '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
+        '--will-payload=[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
+        '--will-qos=[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
         '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
-        '--cafile[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
-        '--capath[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
-        '--cert[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
-        '--key[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
+        '--cafile=[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
+        '--capath=[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
+        '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
+        '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
         '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
-        '--tls-alpn[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
         '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
         '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
-        '*--property[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '*--property=[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
         '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
         '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
         '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
