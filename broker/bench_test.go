@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 
@@ -44,14 +45,25 @@ func BenchmarkTopicTreeMatch(b *testing.B) {
 }
 
 // BenchmarkPublishDeliver measures one publisher to one subscriber through
-// the broker over loopback TCP, 64-byte payloads.
+// the broker over loopback TCP, 64-byte payloads, with mosquitto's default
+// inflight window of 20 and no queue limit. MQTOOL_BENCH_ADDR=host:port runs
+// the same load against another broker, e.g. mosquitto with
+// max_queued_messages 0, for comparison.
 func BenchmarkPublishDeliver(b *testing.B) {
 	for _, qos := range []packet.QoS{0, 1, 2} {
 		b.Run(fmt.Sprintf("qos%d", qos), func(b *testing.B) {
-			addr, _ := startServer(b, Options{MaxQueuedMessages: -1, MaxInflightMessages: 1000})
+			addr := os.Getenv("MQTOOL_BENCH_ADDR")
+			if addr == "" {
+				addr, _ = startServer(b, Options{MaxQueuedMessages: -1})
+			}
 			s := connected(b, addr, packet.V5, "bench-sub")
 			s.subscribe(1, sub("bench", qos))
-			p := connected(b, addr, packet.V5, "bench-pub")
+			p := dial(b, addr, packet.V5)
+			ack := p.connect(&packet.Connect{ClientID: "bench-pub", CleanStart: true})
+			inflight := 500
+			if ack.Props.Has(packet.PropReceiveMaximum) {
+				inflight = min(inflight, int(ack.Props.ReceiveMaximum))
+			}
 			payload := make([]byte, 64)
 			done := make(chan error, 1)
 			go func() {
@@ -80,12 +92,12 @@ func BenchmarkPublishDeliver(b *testing.B) {
 				sw.Flush()
 				done <- nil
 			}()
-			// The publisher keeps at most 500 QoS 1/2 messages unacknowledged,
-			// below the broker's Receive Maximum; writes share a lock with
+			// The publisher keeps at most the broker's Receive Maximum (or
+			// 500) QoS 1/2 messages unacknowledged; writes share a lock with
 			// the PUBREL answers.
 			var wmu sync.Mutex
 			w := bufio.NewWriter(p.nc)
-			window := make(chan struct{}, 500)
+			window := make(chan struct{}, inflight)
 			acks := make(chan error, 1)
 			go func() {
 				if qos == 0 {
