@@ -500,11 +500,19 @@ func TestBashCompletionFake(t *testing.T) {
 	}
 }
 
+// fishOnlyCases: fish completes "--flag=" words with the flag in front.
+var fishOnlyCases = []compCase{
+	{name: "--qos=", words: []string{"mqtool", "sub", "--qos="}, want: []string{"--qos=0", "--qos=1", "--qos=2"}, exact: true},
+	{name: "--cafile=", words: []string{"mqtool", "sub", "--cafile=ca"}, want: []string{"--cafile=ca.pem"}, exact: true},
+	{name: "after --qos=1", words: []string{"mqtool", "sub", "--qos=1", "--retained-"}, want: []string{"--retained-only"}, exact: true},
+}
+
 func TestFishCompletionFake(t *testing.T) {
 	fish := lookShell(t, "fish")
 	script := writeScript(t, fakeApp(), "fish")
-	got := fishComplete(t, fish, script, fixtureDir(t), fakeCases)
-	for i, c := range fakeCases {
+	cases := append(append([]compCase(nil), fakeCases...), fishOnlyCases...)
+	got := fishComplete(t, fish, script, fixtureDir(t), cases)
+	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.check(t, "fish", fishPaths(got[i])) })
 	}
 }
