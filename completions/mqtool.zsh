@@ -72,7 +72,7 @@ _mqtool_bench() {
         '--i-know-its-shared[lift the limits against a non-loopback host (10 clients, 100 msg/s, 10 conn/s)]' \
         '--json=[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json:_files' \
         '--csv=[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv:_files' \
-        '--hgrm=[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm, ms) into DIR (default\: none)]:hgrm:_files -/' \
+        '--hgrm=[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm text, values in ms) into DIR as qos<N>-<e2e|e2e_u|ack|ack_u>.hgrm (default\: none)]:hgrm:_files -/' \
         '*--threshold=[fail (exit 1) unless every QoS run meets COND, e.g. '\''e2e.p99<5ms'\'', '\''lost=0'\'', '\''ack.p50<=2ms'\'', '\''recv.rate>=1000'\''; metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, sent.rate, recv.rate (msg/s), sent.mbps, recv.mbps (MB/s), cpu (%); repeatable (default\: none)]:threshold: ' \
         '--color=[colour the table\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
         '(--host -h)--host=[broker host name or address (default localhost)]:host: ' \
@@ -204,7 +204,7 @@ _mqtool_bench_merge() {
     _arguments \
         '--json=[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json:_files' \
         '--csv=[write the per-second series as CSV to FILE, - for stdout instead of the table (default\: none)]:csv:_files' \
-        '--hgrm=[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm, ms) into DIR (default\: none)]:hgrm:_files -/' \
+        '--hgrm=[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm text, values in ms) into DIR as qos<N>-<e2e|e2e_u|ack|ack_u>.hgrm (default\: none)]:hgrm:_files -/' \
         '*--threshold=[fail (exit 1) unless every QoS run meets COND, e.g. '\''e2e.p99<5ms'\'', '\''lost=0'\'', '\''ack.p50<=2ms'\'', '\''recv.rate>=1000'\''; metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, sent.rate, recv.rate (msg/s), sent.mbps, recv.mbps (MB/s), cpu (%); repeatable (default\: none)]:threshold: ' \
         '--color=[colour the table\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
         '--help[show help]' \
