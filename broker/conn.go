@@ -252,6 +252,9 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 			ka, serverKA = maxKA, true
 		}
 	}
+	if cp.Will != nil && cp.Will.QoS > s.opts.maxQoS() {
+		return refuse(packet.QoSNotSupported) // [MQTT-3.2.2-12]
+	}
 	if rc := s.auth.Authenticate(ctx, cp); rc != packet.Success {
 		return refuse(rc)
 	}
@@ -297,7 +300,10 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 		if s.opts.MaxTopicAlias > 0 {
 			pr.SetUint(packet.PropTopicAliasMaximum, uint64(s.opts.MaxTopicAlias))
 		}
-		// Maximum QoS is 2, announced by leaving the property out.
+		// Maximum QoS 2 is announced by leaving the property out.
+		if mq := s.opts.maxQoS(); mq < packet.ExactlyOnce {
+			pr.SetUint(packet.PropMaximumQoS, uint64(mq))
+		}
 		pr.SetUint(packet.PropRetainAvailable, 1)
 		pr.SetUint(packet.PropWildcardSubAvailable, 1)
 		pr.SetUint(packet.PropSubscriptionIDAvailable, 1)
@@ -594,6 +600,9 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 	s, ss := c.s, c.sess
 	s.stats.pubReceived.Add(1)
 	topic := p.Topic
+	if p.QoS > s.opts.maxQoS() {
+		return fmt.Errorf("broker: PUBLISH at QoS %d above maximum QoS %d: %w", p.QoS, s.opts.maxQoS(), packet.QoSNotSupported) // [MQTT-3.2.2-11]
+	}
 	if len(p.Props.SubscriptionIDs) > 0 {
 		return fmt.Errorf("broker: PUBLISH from a client with a subscription identifier: %w", packet.ProtocolError) // [MQTT-3.3.4-6]
 	}
@@ -672,7 +681,7 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 			codes[i] = packet.NotAuthorized
 			continue
 		}
-		sub := Subscription{Filter: r.Filter, QoS: r.QoS, NoLocal: r.NoLocal,
+		sub := Subscription{Filter: r.Filter, QoS: min(r.QoS, s.opts.maxQoS()), NoLocal: r.NoLocal,
 			RetainAsPublished: r.RetainAsPublished, RetainHandling: r.RetainHandling, ID: subID}
 		existed := ss.subscribe(sub)
 		codes[i] = packet.ReasonCode(sub.QoS)

@@ -3,6 +3,8 @@ package broker
 import (
 	"fmt"
 	"time"
+
+	"github.com/mqtool/mqtool/packet"
 )
 
 // Options configures a Server. The zero value of a field means the default
@@ -14,6 +16,7 @@ type Options struct {
 	MaxPacketSize       int           // largest packet accepted and announced; default 0 = protocol maximum
 	MaxKeepalive        int           // largest keep alive granted, seconds; default 65535
 	MaxTopicAlias       int           // inbound topic aliases per v5 client; default 10, <0 none
+	MaxQoS              *packet.QoS   // highest QoS accepted and granted (mosquitto max_qos); nil: 2
 	SysInterval         time.Duration // $SYS update period; default 10 s, <0 disables $SYS
 	ConnectTimeout      time.Duration // time allowed for a complete CONNECT; default 10 s
 	Version             string        // reported in $SYS/broker/version
@@ -88,6 +91,14 @@ func (o Options) withDefaults() Options {
 		o.Auth = AllowAll{}
 	}
 	return o
+}
+
+// maxQoS returns the highest QoS the server supports.
+func (o *Options) maxQoS() packet.QoS {
+	if o.MaxQoS == nil || *o.MaxQoS > packet.ExactlyOnce {
+		return packet.ExactlyOnce
+	}
+	return *o.MaxQoS
 }
 
 // receiveMaximum is the inbound QoS 2 window announced to v5 clients.

@@ -216,3 +216,27 @@ func TestNoMatchingSubscribers(t *testing.T) {
 		t.Errorf("PUBACK reason %v, want 0x10 no matching subscribers", ack.ReasonCode)
 	}
 }
+
+func TestMaximumQoS(t *testing.T) {
+	one := packet.AtLeastOnce
+	addr, _ := startServer(t, Options{MaxQoS: &one})
+	c := dial(t, addr, packet.V5)
+	ack := c.connect(&packet.Connect{ClientID: "mq", CleanStart: true})
+	if !ack.Props.Has(packet.PropMaximumQoS) || ack.Props.MaximumQoS != 1 {
+		t.Errorf("CONNACK Maximum QoS %d (present %v), want 1", ack.Props.MaximumQoS, ack.Props.Has(packet.PropMaximumQoS))
+	}
+	if sa := c.subscribe(1, sub("mq", 2)); sa.ReasonCodes[0] != packet.GrantedQoS1 {
+		t.Errorf("SUBACK %v, want granted QoS 1", sa.ReasonCodes)
+	}
+	c.send(&packet.Publish{Topic: "mq", QoS: 2, PacketID: 1, Payload: []byte("x")})
+	got := c.closed()
+	if len(got) != 1 || got[0].(*packet.Disconnect).ReasonCode != packet.QoSNotSupported {
+		t.Errorf("after a QoS 2 PUBLISH got %v, want DISCONNECT 0x9B", got)
+	}
+	w := dial(t, addr, packet.V5)
+	cp := willConnect("mq-will", packet.V5, 0)
+	cp.Will.QoS = 2
+	if ack := w.connect(cp); ack.ReasonCode != packet.QoSNotSupported {
+		t.Errorf("CONNACK for a QoS 2 will = %v, want 0x9B", ack.ReasonCode)
+	}
+}

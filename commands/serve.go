@@ -14,6 +14,7 @@ import (
 
 	"github.com/mqtool/mqtool/broker"
 	"github.com/mqtool/mqtool/format"
+	"github.com/mqtool/mqtool/packet"
 )
 
 func init() { commandList = append(commandList, serveCommand) }
@@ -56,6 +57,8 @@ func serveCommand(s *format.Streams) *cli.Command {
 				Usage: "largest packet accepted, `BYTES` (at least 20); 0 = the protocol maximum of 268435460"},
 			&cli.IntFlag{Name: "max-keepalive", Value: 65535, Category: catLimits,
 				Usage: "largest keep alive granted, `SECONDS` (1-65535); v5 clients asking more get Server Keep Alive"},
+			&cli.IntFlag{Name: "max-qos", Value: 2, Category: catLimits,
+				Usage: "highest QoS accepted and granted, `QOS` 0-2; v5 clients are told in CONNACK"},
 			&cli.IntFlag{Name: "sys-interval", Value: 10, Category: catLimits,
 				Usage: "publish $SYS topics every `SECONDS`; 0 = never"},
 		},
@@ -124,6 +127,12 @@ func newServeOptions(c *cli.Context) (*serveOptions, error) {
 	if b.MaxKeepalive, err = limit("max-keepalive", 1, 65535); err != nil {
 		return nil, err
 	}
+	mq, err := limit("max-qos", 0, 2)
+	if err != nil {
+		return nil, err
+	}
+	q := packet.QoS(mq)
+	b.MaxQoS = &q
 	sys, err := limit("sys-interval", 0, 1<<31-1)
 	if err != nil {
 		return nil, err

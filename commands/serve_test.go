@@ -153,6 +153,7 @@ func TestServeBadFlags(t *testing.T) {
 		{"listen without port", []string{"--listen", "localhost"}, "HOST:PORT"},
 		{"keepalive 0", []string{"--max-keepalive", "0"}, "--max-keepalive"},
 		{"packet size 10", []string{"--max-packet-size", "10"}, "at least 20"},
+		{"qos 3", []string{"--max-qos", "3"}, "--max-qos"},
 		{"not a number", []string{"--max-inflight-messages", "lots"}, "max-inflight-messages"},
 		{"argument", []string{"extra"}, "Unknown option 'extra'"},
 	}
@@ -183,7 +184,8 @@ func TestServeOptions(t *testing.T) {
 		{"default listener", nil, []string{"127.0.0.1:1883"}, func(o *serveOptions) string {
 			b := o.broker
 			if b.MaxInflightMessages != 20 || b.MaxQueuedMessages != 1000 || b.MaxQueuedBytes != 0 ||
-				b.MaxPacketSize != 0 || b.MaxKeepalive != 65535 || b.SysInterval != 10*time.Second {
+				b.MaxPacketSize != 0 || b.MaxKeepalive != 65535 || b.SysInterval != 10*time.Second ||
+				b.MaxQoS == nil || *b.MaxQoS != 2 {
 				return "defaults differ from mosquitto's"
 			}
 			return ""
