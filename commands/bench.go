@@ -65,7 +65,7 @@ func benchCommand(s *format.Streams) *cli.Command {
 		&cli.StringFlag{Name: "pattern", Value: "pair", Category: catLoad,
 			Usage: "topology `NAME`: pair (publisher i to subscriber i), fan-in or fan-out (one shared topic)"},
 		&cli.StringFlag{Name: "topic", Aliases: []string{"t"}, Category: catLoad,
-			Usage: "topic `TEMPLATE` instead of --pattern: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j's topic (default: none)"},
+			Usage: "topic `TEMPLATE` instead of --pattern: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j's topic (default: the -L path, else none)"},
 		&cli.StringFlag{Name: "filter", Category: catLoad,
 			Usage: "every subscriber subscribes to `FILTER` instead (default: none)"},
 		&cli.StringFlag{Name: "qos", Aliases: []string{"q"}, Value: "0,1,2", Category: catLoad,
@@ -146,9 +146,13 @@ func newBenchOutput(c *cli.Context, cmd string) (benchOutput, error) {
 
 func newBenchOptions(c *cli.Context, s *format.Streams) (*benchOptions, error) {
 	const cmd = "bench"
-	copts, err := connectionOptions(c, cmd, s)
+	cn, err := parseConnection(c, cmd, s)
 	if err != nil {
 		return nil, err
+	}
+	topic := c.String("topic")
+	if !c.IsSet("topic") && cn.HasURLTopic && cn.URLTopic != "" {
+		topic = cn.URLTopic
 	}
 	out, err := newBenchOutput(c, cmd)
 	if err != nil {
@@ -170,12 +174,12 @@ func newBenchOptions(c *cli.Context, s *format.Streams) (*benchOptions, error) {
 		return nil, usagef(cmd, "--inflight must be at least 1, not %d", inflight)
 	}
 	cfg := bench.Config{
-		Client:      copts,
+		Client:      cn.Options,
 		IDPrefix:    c.String("id-prefix"),
 		Publishers:  c.Int("publishers"),
 		Subscribers: c.Int("subscribers"),
 		Pattern:     pattern,
-		Topic:       c.String("topic"),
+		Topic:       topic,
 		Filter:      c.String("filter"),
 		QoS:         qos,
 		Size:        c.Int("size"),
