@@ -38,7 +38,9 @@ type Client struct {
 }
 
 // Authenticator decides who may connect and what they may do. A mosquitto
-// password file and ACL file, or a plugin, implement it.
+// password file and ACL file, or a plugin, implement it. Authorize is
+// called with a session lock held for AccessReceive, so it must not call
+// back into the Server.
 type Authenticator interface {
 	// Authenticate returns Success to accept c, or the CONNACK reason code
 	// to refuse it with (e.g. BadUserNameOrPassword, NotAuthorized).

@@ -19,7 +19,10 @@ func (testAuth) Authenticate(_ context.Context, c *packet.Connect) packet.Reason
 	return packet.Success
 }
 
-func (testAuth) Authorize(_ context.Context, _ Client, a Access, topic string) bool {
+func (testAuth) Authorize(_ context.Context, cl Client, a Access, topic string) bool {
+	if a == AccessReceive && strings.HasPrefix(topic, "hidden/") {
+		return cl.Username == "reader"
+	}
 	return !strings.HasPrefix(topic, "secret/")
 }
 
@@ -57,6 +60,26 @@ func TestAuthenticator(t *testing.T) {
 		c.send(&packet.Publish{Topic: "secret/y", QoS: 1, PacketID: 1, Payload: []byte("x")})
 		if pa := recvAs[*packet.Puback](c); pa.ReasonCode != packet.NotAuthorized {
 			t.Errorf("PUBACK %v, want 0x87", pa.ReasonCode)
+		}
+	})
+	t.Run("receive", func(t *testing.T) {
+		other := connected(t, addr, packet.V5, "a5")
+		other.subscribe(1, sub("hidden/#", 0))
+		reader := dial(t, addr, packet.V5)
+		reader.connect(&packet.Connect{ClientID: "a6", CleanStart: true, Username: "reader"})
+		reader.subscribe(1, sub("hidden/#", 0))
+		p := connected(t, addr, packet.V5, "a7")
+		p.publish(&packet.Publish{Topic: "hidden/x", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("x")})
+		if got := other.sync(); len(got) != 0 {
+			t.Errorf("client without read access got %v", got)
+		}
+		if got := reader.sync(); len(got) != 1 {
+			t.Errorf("reader got %v, want the message", got)
+		}
+		late := connected(t, addr, packet.V5, "a8")
+		late.subscribe(1, sub("hidden/#", 0))
+		if got := late.sync(); len(got) != 0 {
+			t.Errorf("retained message delivered without read access: %v", got)
 		}
 	})
 }

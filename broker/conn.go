@@ -389,6 +389,7 @@ func (s *Server) takeSession(c *conn, id string, clean bool, expiry uint32) (*se
 		s.sessions[id] = ss
 	}
 	ss.mu.Lock()
+	ss.client = Client{ID: id, Username: c.username, Remote: c.remote}
 	ss.version = c.version
 	ss.expiry = expiry
 	ss.persistent = expiry != 0
@@ -704,9 +705,6 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 		}
 		s.store.Retained(sub.Filter, func(m *Message) bool {
 			if m.expired(now) {
-				return true
-			}
-			if !s.auth.Authorize(ctx, cl, AccessReceive, m.Topic) {
 				return true
 			}
 			ss.deliver(m, min(m.QoS, sub.QoS), true, ids, now)

@@ -65,6 +65,7 @@ func (s *Server) restore() {
 	}
 	for _, info := range infos {
 		ss := newSession(s, info.ClientID)
+		ss.client = Client{ID: info.ClientID}
 		ss.version = info.Version
 		ss.expiry = info.Expiry
 		ss.persistent = true

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"math"
 	"sync"
 	"time"
@@ -15,7 +16,8 @@ type session struct {
 	id string // immutable
 
 	mu         sync.Mutex
-	conn       *conn // nil while the client is offline
+	conn       *conn  // nil while the client is offline
+	client     Client // who owns the session, for receive checks
 	version    packet.Version
 	persistent bool
 	expiry     uint32 // Session Expiry Interval, seconds; 0xFFFFFFFF never
@@ -110,6 +112,9 @@ func (ss *session) deliver(m *Message, qos packet.QoS, retain bool, subIDs []uin
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.removed || m.expired(now) {
+		return
+	}
+	if !ss.s.auth.Authorize(context.Background(), ss.client, AccessReceive, m.Topic) {
 		return
 	}
 	c := ss.conn
