@@ -452,14 +452,12 @@ func (c *conn) cleanup() {
 		return
 	}
 	ss.conn = nil
-	ended := false
 	if ss.expiry == 0 {
 		ss.mu.Unlock()
 		if s.sessions[ss.id] == ss {
 			delete(s.sessions, ss.id)
 		}
 		ss.end()
-		ended = true
 	} else {
 		if ss.expiry != math.MaxUint32 && s.serving > 0 {
 			ss.expireTimer = time.AfterFunc(time.Duration(ss.expiry)*time.Second, func() { s.expireSession(ss) })
@@ -478,7 +476,6 @@ func (c *conn) cleanup() {
 		}
 	}
 	s.mu.Unlock()
-	_ = ended
 	if will != nil {
 		s.publish(will, nil)
 	}
@@ -689,7 +686,7 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 		s.logf(LogInfo, "Client %s subscribed to %s (QoS %d).", c.clientID, r.Filter, r.QoS)
 		// Retained messages on subscribe [MQTT-3.3.1-9], by Retain
 		// Handling [MQTT-3.3.1-10] [MQTT-3.3.1-11]; none for shared
-		// subscriptions [MQTT-4.8.2-?].
+		// subscriptions (MQTT 5.0 section 4.8.2).
 		if packet.IsShared(r.Filter) || sub.RetainHandling == packet.DoNotSendRetained ||
 			(sub.RetainHandling == packet.SendRetainedIfNew && existed) {
 			continue

@@ -332,13 +332,14 @@ func (ss *session) end() {
 func (s *Server) expireSession(ss *session) {
 	s.mu.Lock()
 	ss.mu.Lock()
-	offline := ss.conn == nil && !ss.removed
-	will := ss.pendingWill
-	ss.mu.Unlock()
-	if s.serving == 0 || !offline || s.sessions[ss.id] != ss {
+	if s.serving == 0 || ss.conn != nil || ss.removed || s.sessions[ss.id] != ss {
+		ss.mu.Unlock()
 		s.mu.Unlock()
 		return
 	}
+	will := ss.pendingWill
+	ss.pendingWill = nil
+	ss.mu.Unlock()
 	delete(s.sessions, ss.id)
 	ss.end()
 	s.mu.Unlock()
