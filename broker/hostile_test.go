@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -240,5 +242,38 @@ func TestRandomInput(t *testing.T) {
 		if pub.Topic == "still/alive" {
 			break
 		}
+	}
+}
+
+// flakyListener fails its first Accept calls like a process out of file
+// descriptors.
+type flakyListener struct {
+	net.Listener
+	failures atomic.Int32
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.failures.Add(-1) >= 0 {
+		return nil, syscall.EMFILE
+	}
+	return l.Listener.Accept()
+}
+
+func TestAcceptErrorRetried(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &flakyListener{Listener: ln}
+	fl.failures.Store(3)
+	s := New(Options{SysInterval: -1})
+	ctx, cancel := contextWithCancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, fl) }()
+	c := connected(t, ln.Addr().String(), packet.V311, "after-emfile")
+	c.sync()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve = %v, want nil", err)
 	}
 }

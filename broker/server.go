@@ -116,8 +116,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if lctx.Err() != nil {
 				break
 			}
-			var ne net.Error
-			if errors.As(aerr, &ne) && ne.Timeout() {
+			// Anything but a closed listener (EMFILE, ECONNABORTED, ...)
+			// is retried with a growing delay, as net/http does.
+			if !errors.Is(aerr, net.ErrClosed) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				s.logf(LogWarning, "Warning: accept: %v; retrying in %v", aerr, delay)
 				t := time.NewTimer(delay)
