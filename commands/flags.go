@@ -2,8 +2,10 @@ package commands
 
 import (
 	"bufio"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -329,6 +331,13 @@ func parseConnection(c *cli.Context, cmd string, s *format.Streams) (*connection
 	o.ClientID = id
 	if c.IsSet("id-prefix") {
 		o.ClientID = fmt.Sprintf("%s%d", prefix, os.Getpid())
+	}
+	if o.ClientID == "" && o.Version == packet.V31 {
+		// MQTT 3.1 has no server-assigned identifiers: the client ID must be
+		// 1-23 characters [MQTT 3.1 section 3.1].
+		var r [8]byte
+		_, _ = rand.Read(r[:])
+		o.ClientID = "mqtool-" + hex.EncodeToString(r[:])
 	}
 	o.CleanStart = !c.Bool("disable-clean-session")
 	noID := c.IsSet("id-prefix") || !c.IsSet("id")
