@@ -39,7 +39,7 @@ _mqtool_flags() {
         'man') echo '--help' ;;
         'pub') echo '--topic -t --qos -q --retain -r --stdin-line -l --repeat --repeat-delay --message -m --file -f --stdin-file -s --null-message -n --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
         'rr') echo '--topic -t -e -W --latency --message -m --file -f --stdin-file -s --null-message -n --qos -q -R --retain-as-published --retain-handling --no-local --verbose -v -N -F --pretty --json --color --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
-        'serve') echo '--port -p --listen --verbose -v --quiet -q --max-inflight-messages --max-queued-messages --max-queued-bytes --max-packet-size --max-keepalive --sys-interval --help' ;;
+        'serve') echo '--port -p --listen --verbose -v --quiet -q --max-inflight-messages --max-queued-messages --max-queued-bytes --max-packet-size --max-keepalive --max-qos --sys-interval --help' ;;
         'sub') echo '--topic -t --sub --filter-out -T --unsubscribe -U -C -W -E --retained-only --remove-retained --random-filter --message-rate --qos -q -R --retain-as-published --retain-handling --no-local --verbose -v -N -F --pretty --json --color --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
     esac
 }
@@ -199,6 +199,7 @@ _mqtool_flag_value() {
         'serve|--max-queued-bytes') echo 'value' ;;
         'serve|--max-packet-size') echo 'value' ;;
         'serve|--max-keepalive') echo 'value' ;;
+        'serve|--max-qos') echo 'value' ;;
         'serve|--sys-interval') echo 'value' ;;
         'sub|--topic'|'sub|-t') echo 'value' ;;
         'sub|--sub') echo 'value' ;;

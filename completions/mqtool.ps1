@@ -231,7 +231,7 @@ Register-ArgumentCompleter -Native -CommandName mqtool -ScriptBlock {
     $values['rr|--property'] = 'value'
     $values['rr|-D'] = 'value'
     $values['rr|-o'] = 'file'
-    $flags['serve'] = @('--port', '-p', '--listen', '--verbose', '-v', '--quiet', '-q', '--max-inflight-messages', '--max-queued-messages', '--max-queued-bytes', '--max-packet-size', '--max-keepalive', '--sys-interval', '--help')
+    $flags['serve'] = @('--port', '-p', '--listen', '--verbose', '-v', '--quiet', '-q', '--max-inflight-messages', '--max-queued-messages', '--max-queued-bytes', '--max-packet-size', '--max-keepalive', '--max-qos', '--sys-interval', '--help')
     $values['serve|--port'] = 'value'
     $values['serve|-p'] = 'value'
     $values['serve|--listen'] = 'value'
@@ -240,6 +240,7 @@ Register-ArgumentCompleter -Native -CommandName mqtool -ScriptBlock {
     $values['serve|--max-queued-bytes'] = 'value'
     $values['serve|--max-packet-size'] = 'value'
     $values['serve|--max-keepalive'] = 'value'
+    $values['serve|--max-qos'] = 'value'
     $values['serve|--sys-interval'] = 'value'
     $flags['sub'] = @('--topic', '-t', '--sub', '--filter-out', '-T', '--unsubscribe', '-U', '-C', '-W', '-E', '--retained-only', '--remove-retained', '--random-filter', '--message-rate', '--qos', '-q', '-R', '--retain-as-published', '--retain-handling', '--no-local', '--verbose', '-v', '-N', '-F', '--pretty', '--json', '--color', '--host', '-h', '--port', '-p', '--url', '-L', '--unix', '--ws', '-A', '--protocol-version', '-V', '--keepalive', '-k', '--nodelay', '-M', '--id', '-i', '--id-prefix', '-I', '--disable-clean-session', '-c', '-x', '--username', '-u', '--pw', '-P', '--pw-file', '--pw-prompt', '--will-topic', '--will-payload', '--will-qos', '--will-retain', '--cafile', '--capath', '--cert', '--key', '--insecure', '--tls-version', '--tls-alpn', '--tls-use-os-certs', '--no-tls', '--property', '-D', '--debug', '-d', '--quiet', '-o', '--help')
     $values['sub|--topic'] = 'value'

@@ -52,8 +52,8 @@ _mqtool_bench() {
         '--publishers=[number of publishing clients, N >= 1]:publishers: ' \
         '--subscribers=[number of subscribing clients, N >= 0]:subscribers: ' \
         '--pattern=[topology NAME\: pair (publisher i to subscriber i), fan-in or fan-out (one shared topic)]:pattern:(pair fan-in fan-out)' \
-        '(--topic -t)--topic=[topic TEMPLATE instead of --pattern\: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j'\''s topic (default\: none)]:topic: ' \
-        '(--topic -t)-t[topic TEMPLATE instead of --pattern\: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j'\''s topic (default\: none)]:topic: ' \
+        '(--topic -t)--topic=[topic TEMPLATE instead of --pattern\: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j'\''s topic (default\: the -L path, else none)]:topic: ' \
+        '(--topic -t)-t[topic TEMPLATE instead of --pattern\: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j'\''s topic (default\: the -L path, else none)]:topic: ' \
         '--filter=[every subscriber subscribes to FILTER instead (default\: none)]:filter: ' \
         '(--qos -q)--qos=[QoS LIST, e.g. 1 or 0,1,2\: one run and one table row per level]:qos:(0 1 2)' \
         '(--qos -q)-q[QoS LIST, e.g. 1 or 0,1,2\: one run and one table row per level]:qos:(0 1 2)' \
@@ -384,6 +384,7 @@ _mqtool_serve() {
         '--max-queued-bytes=[payload bytes queued per client, BYTES; 0 = no limit]:max-queued-bytes: ' \
         '--max-packet-size=[largest packet accepted, BYTES (at least 20); 0 = the protocol maximum of 268435460]:max-packet-size: ' \
         '--max-keepalive=[largest keep alive granted, SECONDS (1-65535); v5 clients asking more get Server Keep Alive]:max-keepalive: ' \
+        '--max-qos=[highest QoS accepted and granted, QOS 0-2; v5 clients are told in CONNACK]:max-qos: ' \
         '--sys-interval=[publish $SYS topics every SECONDS; 0 = never]:sys-interval: ' \
         '--help[show help]'
 }
