@@ -173,6 +173,11 @@ func cmdWaitLog(ts *testscript.TestScript, neg bool, args []string) {
 	re, err := regexp.Compile(args[0])
 	ts.Check(err)
 	b := ts.Value(brokerKey{}).(*scriptBroker)
+	ts.Check(b.awaitLog(re, n))
+}
+
+// awaitLog waits up to 10s until n lines of the broker's log match re.
+func (b *scriptBroker) awaitLog(re *regexp.Regexp, n int) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b.mu.Lock()
@@ -185,10 +190,10 @@ func cmdWaitLog(ts *testscript.TestScript, neg bool, args []string) {
 		logText := strings.Join(b.log, "\n")
 		b.mu.Unlock()
 		if got >= n {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			ts.Fatalf("broker log has %d lines matching %q, want %d; log:\n%s", got, args[0], n, logText)
+			return fmt.Errorf("broker log has %d lines matching %q, want %d; log:\n%s", got, re, n, logText)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -1,0 +1,85 @@
+package commands
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitLog waits until n lines of b's log match re.
+func (b *scriptBroker) waitLog(t *testing.T, re string, n int) {
+	t.Helper()
+	if err := b.awaitLog(regexp.MustCompile(re), n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPubLinesReconnects checks that pub -l connects again when the broker
+// goes away and keeps sending the following lines on the new connection.
+func TestPubLinesReconnects(t *testing.T) {
+	if _, err := exec.LookPath("mqtool"); err != nil {
+		t.Fatalf("mqtool is not on PATH (TestMain installs it): %v", err)
+	}
+	b := &scriptBroker{}
+	if err := b.start(""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.stop)
+	env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+
+	pub := exec.Command("mqtool", "pub", "-p", b.port, "-i", "linepub", "-t", "l/t", "-l", "-q", "1")
+	pub.Env = env
+	stdin, err := pub.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pubErr strings.Builder
+	pub.Stderr = &pubErr
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pubDone := make(chan error, 1)
+	go func() { pubDone <- pub.Wait() }()
+	b.waitLog(t, `as linepub `, 1)
+	if _, err := stdin.Write([]byte("before\n")); err != nil {
+		t.Fatal(err)
+	}
+
+	b.stop()
+	if err := b.start("127.0.0.1:" + b.port); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sub := exec.CommandContext(ctx, "mqtool", "sub", "-p", b.port, "-i", "linesub", "-t", "l/t", "-C", "2", "-q", "1")
+	sub.Env = env
+	var subOut strings.Builder
+	sub.Stdout = &subOut
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.waitLog(t, `linesub subscribed to l/t`, 1)
+	if _, err := stdin.Write([]byte("after-1\nafter-2\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Wait(); err != nil {
+		t.Fatalf("sub: %v (output %q)", err, subOut.String())
+	}
+	if got, want := subOut.String(), "after-1\nafter-2\n"; got != want {
+		t.Errorf("sub printed %q, want %q", got, want)
+	}
+	stdin.Close()
+	select {
+	case err := <-pubDone:
+		if err != nil {
+			t.Errorf("pub -l: %v; stderr %q", err, pubErr.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("pub -l did not exit after stdin closed")
+	}
+	b.waitLog(t, `as linepub `, 2)
+}
