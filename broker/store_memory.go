@@ -2,6 +2,7 @@ package broker
 
 import (
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/mqtool/mqtool/packet"
@@ -213,6 +214,14 @@ func (s *MemoryStore) SetRetained(m *Message) error {
 // Retained implements Store.
 func (s *MemoryStore) Retained(filter string, fn func(m *Message) bool) error {
 	s.mu.Lock()
+	if !strings.ContainsAny(filter, "+#") {
+		m := s.retained[filter]
+		s.mu.Unlock()
+		if m != nil {
+			fn(m)
+		}
+		return nil
+	}
 	var found []*Message
 	for topic, m := range s.retained {
 		if packet.Match(filter, topic) {
