@@ -513,3 +513,47 @@ func TestInteropTLS(t *testing.T) {
 	}
 	fails(1, "Problem setting TLS options", "pub", "-p", tlsPort, "--cafile", f("missing.pem"), "-t", "x", "-m", "x")
 }
+
+// TestInteropTransports publishes with mqtool over WebSocket (--ws and
+// -L ws://) and a unix socket (--unix) to mosquitto, and subscribes over
+// WebSocket.
+func TestInteropTransports(t *testing.T) {
+	subBin := interopBin(t, "mosquitto_sub")
+	dir, err := os.MkdirTemp("", "mqtool-unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// mosquitto may drop root privileges before it creates the socket.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "mosquitto.sock")
+	b, ports := startMosquittoBroker(t, "listener %s 127.0.0.1\nprotocol websockets\nlistener 0 "+sock+"\n", 1)
+	wsPort := ports[0]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mosquitto made no unix socket at %s:\n%s", sock, b.log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sub := startProc(t, context.Background(), nil, subBin, "-p", b.port, "-i", "tsub", "-t", "tr/#", "-C", "3", "-v")
+	b.waitSubacks(t, "tsub")
+	run(t, nil, "mqtool", "pub", "--ws", "-p", wsPort, "-t", "tr/ws", "-m", "over websocket", "-q", "1")
+	run(t, nil, "mqtool", "pub", "-L", "ws://127.0.0.1:"+wsPort+"/tr/url", "-m", "ws url")
+	run(t, nil, "mqtool", "pub", "--unix", sock, "-t", "tr/unix", "-m", "over unix", "-q", "2")
+	sub.wait(t)
+	if got, want := sub.stdout.String(), "tr/ws over websocket\ntr/url ws url\ntr/unix over unix\n"; got != want {
+		t.Errorf("mosquitto_sub printed %q, want %q", got, want)
+	}
+	run(t, nil, "mqtool", "pub", "--unix", sock, "-t", "tr/kept", "-m", "kept", "-r")
+	p := startProc(t, context.Background(), nil, "mqtool", "sub", "--ws", "-p", wsPort, "-t", "tr/kept", "-C", "1")
+	p.wait(t)
+	if got := p.stdout.String(); got != "kept\n" {
+		t.Errorf("sub --ws printed %q, want %q", got, "kept\n")
+	}
+}
