@@ -69,6 +69,8 @@ fi
 "$mqtool" version >/dev/null || fail "$mqtool version"
 
 now() { date +%s%N; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
+load_start=$(loadavg)
 
 # start_broker finds a free port by trying random ones until mosquitto
 # listens there and stays up. It sets port and broker.
@@ -201,7 +203,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 row() { printf '%-46s %16s %16s %12s\n' "$@"; }
 echo
 echo "$("$mqtool" version) vs mosquitto clients $(mosquitto_pub --help 2>/dev/null | sed -n 's/^mosquitto_pub version \([^ ]*\).*/\1/p' || true)"
-echo "broker: mosquitto on 127.0.0.1:$port; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
+echo "broker: mosquitto on 127.0.0.1:$port; $(nproc) CPUs; load average $load_start before, $(loadavg) after"
 echo "$messages messages, payloads \"message N\" of $payloads bytes, QoS 0, MQTT 3.1.1"
 row "test" "mqtool" "mosquitto" "mqtool speed"
 row "sub -C $messages drain, msg/s (median of $runs)" \
