@@ -1,13 +1,22 @@
 package commands
 
 import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mqtool/mqtool/client"
+	"github.com/mqtool/mqtool/format"
 	"github.com/mqtool/mqtool/packet"
 )
 
@@ -200,6 +209,78 @@ func TestOptionFile(t *testing.T) {
 			_, err := optionFileArgs("pub", tt.args, value)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("optionFileArgs(%q) error = %v, want prefix %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckTopic(t *testing.T) {
+	tests := []struct {
+		name, cmd, topic, want string
+	}{
+		{name: "pub plain", cmd: "pub", topic: "a/b"},
+		{name: "sub wildcard", cmd: "sub", topic: "a/+/#"},
+		{name: "pub wildcard", cmd: "pub", topic: "a/#", want: "Invalid publish topic 'a/#', does it contain '+' or '#'?"},
+		{name: "sub bad wildcard", cmd: "sub", topic: "a#", want: "Invalid subscription topic 'a#', are all '+' and '#' wildcards correct?"},
+		{name: "malformed UTF-8", cmd: "pub", topic: "a/\xff", want: "Malformed UTF-8 in -t argument."},
+		{name: "sub malformed UTF-8", cmd: "sub", topic: "\xc3", want: "Malformed UTF-8 in -t argument."},
+		{name: "NUL", cmd: "sub", topic: "a\x00b", want: "Malformed UTF-8 in -t argument."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkTopic(tt.cmd, tt.topic, "-t")
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("checkTopic(%q, %q) = %q, want %q", tt.cmd, tt.topic, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClientExit(t *testing.T) {
+	refused := func(v packet.Version, rc packet.ReasonCode) error {
+		return fmt.Errorf("wrapped: %w", &client.ConnectError{Connack: &packet.Connack{ReasonCode: rc}, Version: v})
+	}
+	tests := []struct {
+		name     string
+		err      error
+		wantCode int
+		wantMsg  string
+	}{
+		{name: "v3 not authorised", err: refused(packet.V311, packet.NotAuthorized), wantCode: 5,
+			wantMsg: "Connection error: Connection Refused: not authorised\n"},
+		{name: "v3 bad password", err: refused(packet.V311, packet.BadUserNameOrPassword), wantCode: 4,
+			wantMsg: "Connection error: Connection Refused: bad user name or password\n"},
+		{name: "v5 banned", err: refused(packet.V5, packet.ReasonCode(0x8A)), wantCode: 138,
+			wantMsg: "Connection error: Banned\n"},
+		{name: "v5 unsupported version", err: refused(packet.V5, packet.ReasonCode(0x84)), wantCode: 132,
+			wantMsg: "Connection error: Unsupported protocol version. Try connecting to an MQTT v5 broker, or use MQTT v3.x mode.\n"},
+		{name: "dns", err: fmt.Errorf("client: %w", &net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}), wantCode: 15,
+			wantMsg: "Error: client: lookup x.invalid: no such host\n"},
+		{name: "refused", err: fmt.Errorf("client: dial: %w", syscall.ECONNREFUSED), wantCode: 14,
+			wantMsg: "Error: client: dial: connection refused\n"},
+		{name: "lost", err: fmt.Errorf("client: read: %w", io.EOF), wantCode: 7, wantMsg: "Error: client: read: EOF\n"},
+		{name: "tls", err: fmt.Errorf("client: %w", x509.UnknownAuthorityError{}), wantCode: 8},
+		{name: "protocol", err: fmt.Errorf("client: %w", packet.ProtocolError), wantCode: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			err := clientExit(&format.Streams{Err: &stderr}, tt.err, false)
+			var ee *ExitError
+			if !errors.As(err, &ee) || ee.Code != tt.wantCode || !ee.Silent {
+				t.Fatalf("clientExit(%v) = %#v, want a silent exit %d", tt.err, err, tt.wantCode)
+			}
+			if tt.wantMsg != "" && stderr.String() != tt.wantMsg {
+				t.Errorf("clientExit(%v) printed %q, want %q", tt.err, stderr.String(), tt.wantMsg)
+			}
+			stderr.Reset()
+			_ = clientExit(&format.Streams{Err: &stderr}, tt.err, true)
+			if stderr.Len() != 0 {
+				t.Errorf("clientExit(%v, quiet) printed %q", tt.err, stderr.String())
 			}
 		})
 	}
