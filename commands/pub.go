@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,9 +105,11 @@ func pubCommand(s *format.Streams) *cli.Command {
 func onUsageError(cmd string) cli.OnUsageErrorFunc {
 	return func(_ *cli.Context, err error, _ bool) error {
 		msg := err.Error()
-		const undefined = "flag provided but not defined: "
-		if len(msg) > len(undefined) && msg[:len(undefined)] == undefined {
-			return usagef(cmd, "Unknown option '%s'.", msg[len(undefined):])
+		if f, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+			return usagef(cmd, "Unknown option '%s'.", f)
+		}
+		if f, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+			return usagef(cmd, "%s argument given but no value specified.", f)
 		}
 		return usagef(cmd, "%s", msg)
 	}
