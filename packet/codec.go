@@ -49,18 +49,46 @@ func Read(r io.Reader, v Version, maxSize int) (Packet, error) {
 	}
 	var pub *Publish
 	var body []byte
-	if Type(first>>4) == PUBLISH {
-		pub, body = newPublish(remaining)
+	if remaining > growThreshold {
+		body, err = readGrowing(r, remaining)
 	} else {
-		body = make([]byte, remaining)
+		if Type(first>>4) == PUBLISH {
+			pub, body = newPublish(remaining)
+		} else {
+			body = make([]byte, remaining)
+		}
+		_, err = io.ReadFull(r, body)
 	}
-	if _, err := io.ReadFull(r, body); err != nil {
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, fmt.Errorf("packet: read %s body: %w", Type(first>>4), err)
 	}
 	return decodeInto(first, body, v, pub)
+}
+
+// growThreshold is the body size above which Read allocates as the bytes
+// arrive instead of up front, so a peer that announces a huge remaining
+// length and then sends little costs little memory.
+const growThreshold = 64 << 10
+
+// readGrowing reads n bytes into a buffer that at most doubles per step.
+func readGrowing(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, growThreshold)
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			next := make([]byte, len(buf), min(2*cap(buf), n))
+			copy(next, buf)
+			buf = next
+		}
+		m, err := io.ReadFull(r, buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // newPublish returns a Publish and a body of n bytes for it. A small body
