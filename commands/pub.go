@@ -275,48 +275,51 @@ func retainAvailable(c *client.Client) bool {
 
 // pubLines publishes each line of stdin (without its newline) over one
 // connection, pipelined up to the in-flight window, reconnecting if the
-// link drops.
+// link drops. An interrupt ends it even while it waits for a line.
 func pubLines(ctx context.Context, c *client.Client, o *pubOptions, s *format.Streams) error {
-	in := bufio.NewReaderSize(s.In, 64<<10)
 	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		warned  error
-		pending []byte
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed error
 	)
 	done := func(err error) {
 		defer wg.Done()
 		var rc packet.ReasonCode
-		if err != nil && errors.As(err, &rc) && rc.IsError() && !o.conn.Quiet {
+		switch {
+		case err == nil:
+		case errors.As(err, &rc) && rc.IsError():
+			if !o.conn.Quiet {
+				mu.Lock()
+				fmt.Fprintf(s.Err, "Warning: Publish failed: %s.\n", capitalize(rc.String()))
+				mu.Unlock()
+			}
+		default:
 			mu.Lock()
-			fmt.Fprintf(s.Err, "Warning: Publish failed: %s.\n", capitalize(rc.String()))
-			mu.Unlock()
-		} else if err != nil {
-			mu.Lock()
-			warned = err
+			failed = err
 			mu.Unlock()
 		}
 	}
+	readCtx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
+	lines := make(chan []byte, 256)
+	var readErr error // set before lines is closed
+	go func() {
+		defer close(lines)
+		readErr = readLines(readCtx, s.In, lines)
+	}()
+
 	retain := o.retain && retainAvailable(c)
 	for {
-		line, err := in.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			pending = append(pending, line...)
-			continue
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
+		var payload []byte
+		var ok bool
+		select {
+		case <-ctx.Done():
 			wg.Wait()
-			return finishPub(c, o, s, fmt.Errorf("read stdin: %w", err))
+			return finishPub(c, o, s, nil)
+		case payload, ok = <-lines:
 		}
-		eof := err != nil
-		if len(line) == 0 && len(pending) == 0 && eof {
+		if !ok {
 			break
-		}
-		payload := make([]byte, 0, len(pending)+len(line))
-		payload = append(append(payload, pending...), line...)
-		pending = pending[:0]
-		if n := len(payload); n > 0 && payload[n-1] == '\n' {
-			payload = payload[:n-1]
 		}
 		for {
 			p := &packet.Publish{Topic: o.topic, QoS: o.qos, Retain: retain, Payload: payload, Props: o.props}
@@ -348,13 +351,13 @@ func pubLines(ctx context.Context, c *client.Client, o *pubOptions, s *format.St
 			c = nc
 			retain = o.retain && retainAvailable(c)
 		}
-		if eof {
-			break
-		}
 	}
 	wg.Wait()
+	if readErr != nil {
+		return finishPub(c, o, s, fmt.Errorf("read stdin: %w", readErr))
+	}
 	mu.Lock()
-	err := warned
+	err := failed
 	mu.Unlock()
 	if err != nil && ctx.Err() == nil {
 		select {
@@ -365,6 +368,41 @@ func pubLines(ctx context.Context, c *client.Client, o *pubOptions, s *format.St
 		}
 	}
 	return finishPub(c, o, s, nil)
+}
+
+// readLines sends each line of r, without its newline, to lines until EOF
+// (a last line without a newline is sent too) or ctx ends.
+func readLines(ctx context.Context, r io.Reader, lines chan<- []byte) error {
+	in := bufio.NewReaderSize(r, 64<<10)
+	var pending []byte
+	for {
+		line, err := in.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			pending = append(pending, line...)
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		eof := err != nil
+		if len(line) == 0 && len(pending) == 0 && eof {
+			return nil
+		}
+		payload := make([]byte, 0, len(pending)+len(line))
+		payload = append(append(payload, pending...), line...)
+		pending = pending[:0]
+		if n := len(payload); n > 0 && payload[n-1] == '\n' {
+			payload = payload[:n-1]
+		}
+		select {
+		case lines <- payload:
+		case <-ctx.Done():
+			return nil
+		}
+		if eof {
+			return nil
+		}
+	}
 }
 
 // redial connects again after the link dropped, backing off from 100ms to

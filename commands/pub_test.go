@@ -83,3 +83,39 @@ func TestPubLinesReconnects(t *testing.T) {
 	}
 	b.waitLog(t, `as linepub `, 2)
 }
+
+// TestPubLinesInterrupt checks that an interrupt ends pub -l while it waits
+// for a line, with a DISCONNECT.
+func TestPubLinesInterrupt(t *testing.T) {
+	b := &scriptBroker{}
+	if err := b.start(""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.stop)
+	pub := exec.Command("mqtool", "pub", "-p", b.port, "-i", "waiting", "-t", "l/t", "-l")
+	pub.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	stdin, err := pub.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- pub.Wait() }()
+	b.waitLog(t, `as waiting `, 1)
+	if err := pub.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("pub -l after SIGINT: %v, want exit 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = pub.Process.Kill()
+		t.Fatal("pub -l did not exit within 10s of SIGINT")
+	}
+	b.waitLog(t, `Client waiting disconnected\.$`, 1)
+}
