@@ -107,7 +107,7 @@ type Client struct {
 	onDisc    func(*packet.Disconnect)
 	trace     func(bool, packet.Packet)
 
-	window chan struct{} // a token per outbound QoS 1/2 publish in flight
+	window *window // outbound QoS 1/2 publishes in flight
 
 	mu      sync.Mutex // guards ops, nextID, closed
 	ops     map[uint16]*op
@@ -139,7 +139,6 @@ type Client struct {
 	err           error
 	wg            sync.WaitGroup // writer and keep-alive goroutines
 	done          chan struct{}  // closed when every goroutine has ended
-	wdone         chan struct{}  // closed when the write goroutine has ended
 }
 
 // Dial connects to the server named by opts.URL (or through opts.Dialer),
@@ -241,7 +240,6 @@ func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 		ops:       make(map[uint16]*op),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
-		wdone:     make(chan struct{}),
 	}
 	if opts.Version == packet.V5 {
 		c.ourAlias = opts.ConnectProps.TopicAliasMaximum
@@ -301,7 +299,7 @@ func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 	if inflight > 65535 {
 		inflight = 65535
 	}
-	c.window = make(chan struct{}, inflight)
+	c.window = newWindow(inflight)
 	return c, nil
 }
 
@@ -331,7 +329,7 @@ func (c *Client) ClientID() string { return c.clientID }
 func (c *Client) KeepAlive() time.Duration { return c.keepAlive }
 
 // MaxInflight returns the outbound QoS 1/2 window in use.
-func (c *Client) MaxInflight() int { return cap(c.window) }
+func (c *Client) MaxInflight() int { return c.window.max }
 
 // Done returns a channel closed when the connection is gone. An operation
 // that fails because the connection ended finds Done already closed.

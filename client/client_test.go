@@ -340,24 +340,39 @@ func TestInflightWindow(t *testing.T) {
 			}
 			s := startFake(t, func(f *fakeConn) {
 				f.accept(&ca)
+				// Take publishes until none comes for a while, check that no
+				// more than the window arrived unacknowledged, then ack them all.
 				var ids []uint16
-				for range tt.want {
-					if p := expect[*packet.Publish](f); p != nil {
-						ids = append(ids, p.PacketID)
-					}
-				}
-				if p, err := f.readWithin(100 * time.Millisecond); !isTimeout(err) {
-					t.Errorf("got %v %v beyond a window of %d, want nothing", p, err, tt.want)
-				}
-				for sent := tt.want; len(ids) > 0; {
-					f.write(&packet.Puback{PacketID: ids[0]})
-					ids = ids[1:]
-					if sent < total {
-						if p := expect[*packet.Publish](f); p != nil {
-							ids = append(ids, p.PacketID)
+				for received, max := 0, 0; received < total; {
+					p, err := f.readWithin(100 * time.Millisecond)
+					if err == nil {
+						pub, ok := p.(*packet.Publish)
+						if !ok {
+							t.Errorf("got %s, want PUBLISH", p.Type())
+							return
 						}
-						sent++
+						ids = append(ids, pub.PacketID)
+						received++
+						if len(ids) > tt.want {
+							t.Errorf("%d publishes unacknowledged, window %d", len(ids), tt.want)
+						}
+						continue
 					}
+					if !isTimeout(err) {
+						t.Errorf("read: %v", err)
+						return
+					}
+					if max == 0 && len(ids) != tt.want {
+						t.Errorf("first burst of %d publishes, want the window of %d", len(ids), tt.want)
+					}
+					max = len(ids)
+					for _, id := range ids {
+						f.write(&packet.Puback{PacketID: id})
+					}
+					ids = ids[:0]
+				}
+				for _, id := range ids {
+					f.write(&packet.Puback{PacketID: id})
 				}
 				expect[*packet.Disconnect](f)
 			})
@@ -953,4 +968,68 @@ func TestCorkedQueueFlushes(t *testing.T) {
 		}
 	}
 	c.Disconnect(context.Background(), nil)
+}
+
+func TestConcurrentPublishers(t *testing.T) {
+	const goroutines, each, window = 4, 25, 2
+	s := startFake(t, func(f *fakeConn) {
+		f.accept(nil)
+		// Read until window publishes are outstanding (or no more come),
+		// then ack one, so the publishers keep waiting for slots.
+		outstanding := map[uint16]bool{}
+		for received := 0; received < goroutines*each || len(outstanding) > 0; {
+			if received < goroutines*each && len(outstanding) < window {
+				p, err := f.readWithin(50 * time.Millisecond)
+				if err == nil {
+					pub, ok := p.(*packet.Publish)
+					if !ok {
+						t.Errorf("got %s, want PUBLISH", p.Type())
+						return
+					}
+					if outstanding[pub.PacketID] {
+						t.Errorf("packet id %d reused while in flight", pub.PacketID)
+					}
+					outstanding[pub.PacketID] = true
+					received++
+					continue
+				}
+				if !isTimeout(err) {
+					t.Errorf("read: %v", err)
+					return
+				}
+			}
+			if len(outstanding) > window {
+				t.Errorf("%d publishes in flight, window %d", len(outstanding), window)
+			}
+			for id := range outstanding {
+				f.write(&packet.Puback{PacketID: id})
+				delete(outstanding, id)
+				break
+			}
+		}
+	})
+	c := dial(t, s, Options{MaxInflight: window})
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*each)
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				errs <- c.Publish(context.Background(), &packet.Publish{Topic: "c", QoS: 1})
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Publish = %v", err)
+		}
+		n++
+	}
+	if n != goroutines*each {
+		t.Errorf("%d publishes finished, want %d", n, goroutines*each)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/mqtool/mqtool/packet"
 )
@@ -68,24 +69,71 @@ func (c *Client) unregister(id uint16) bool {
 	return true
 }
 
-// acquire takes a window slot for an outbound QoS 1/2 publish.
-func (c *Client) acquire(ctx context.Context) error {
+// window limits the outbound QoS 1/2 publishes in flight. A waiting sender
+// is woken as soon as one slot frees: refilling the window in bursts would
+// leave the connection silent while acknowledgements trickle in, and a
+// server that uses Nagle's algorithm (mosquitto by default) then holds its
+// PUBACKs until our delayed TCP acknowledgement, 40 ms a round.
+type window struct {
+	mu      sync.Mutex
+	used    int
+	max     int
+	waiting int
+	wake    chan struct{} // cap 1: a slot may be free
+}
+
+func newWindow(max int) *window { return &window{max: max, wake: make(chan struct{}, 1)} }
+
+func (w *window) signal() {
 	select {
-	case c.window <- struct{}{}:
-		return nil
+	case w.wake <- struct{}{}:
 	default:
-	}
-	select {
-	case c.window <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("client: wait for inflight slot: %w", ctx.Err())
-	case <-c.stop:
-		return c.ended()
 	}
 }
 
-func (c *Client) release() { <-c.window }
+// acquire takes a slot for an outbound QoS 1/2 publish and reports whether
+// that filled the window.
+func (c *Client) acquire(ctx context.Context) (full bool, err error) {
+	w := c.window
+	w.mu.Lock()
+	for w.used >= w.max {
+		w.waiting++
+		w.mu.Unlock()
+		select {
+		case <-w.wake:
+		case <-ctx.Done():
+			err = fmt.Errorf("client: wait for inflight slot: %w", ctx.Err())
+		case <-c.stop:
+			err = ErrClosed
+		}
+		w.mu.Lock()
+		w.waiting--
+		if err != nil {
+			w.mu.Unlock()
+			if errors.Is(err, ErrClosed) {
+				err = c.ended()
+			}
+			return false, err
+		}
+	}
+	w.used++
+	full = w.used == w.max
+	if !full && w.waiting > 0 {
+		w.signal() // pass the wake-up on to the next waiter
+	}
+	w.mu.Unlock()
+	return full, nil
+}
+
+func (c *Client) release() {
+	w := c.window
+	w.mu.Lock()
+	w.used--
+	if w.waiting > 0 {
+		w.signal()
+	}
+	w.mu.Unlock()
+}
 
 // checkPublish applies the limits the server announced in CONNACK.
 func (c *Client) checkPublish(p *packet.Publish) error {
@@ -113,7 +161,7 @@ func (c *Client) Publish(ctx context.Context, p *packet.Publish) error {
 		return err
 	}
 	if p.QoS == packet.AtMostOnce {
-		if err := c.publish0(ctx, p); err != nil {
+		if err := c.publish0(ctx, p, selfFlush); err != nil {
 			return err
 		}
 		if err := c.waitFlushed(ctx); err != nil {
@@ -146,7 +194,7 @@ func (c *Client) PublishAsync(ctx context.Context, p *packet.Publish, done func(
 		return err
 	}
 	if p.QoS == packet.AtMostOnce {
-		if err := c.publish0(ctx, p); err != nil {
+		if err := c.publish0(ctx, p, 0); err != nil {
 			return err
 		}
 		if done != nil {
@@ -162,9 +210,9 @@ func (c *Client) PublishAsync(ctx context.Context, p *packet.Publish, done func(
 	return c.publishQoS(ctx, p, o)
 }
 
-func (c *Client) publish0(ctx context.Context, p *packet.Publish) error {
+func (c *Client) publish0(ctx context.Context, p *packet.Publish, flags sendFlags) error {
 	p.PacketID = 0
-	if err := c.sendPublish(ctx, p); err != nil {
+	if err := c.sendPublish(ctx, p, flags); err != nil {
 		return c.sendErr(err)
 	}
 	return nil
@@ -172,7 +220,8 @@ func (c *Client) publish0(ctx context.Context, p *packet.Publish) error {
 
 // publishQoS takes a window slot and a packet id for o and queues p.
 func (c *Client) publishQoS(ctx context.Context, p *packet.Publish, o *op) error {
-	if err := c.acquire(ctx); err != nil {
+	full, err := c.acquire(ctx)
+	if err != nil {
 		return err
 	}
 	o.kind = packet.PUBLISH
@@ -185,7 +234,13 @@ func (c *Client) publishQoS(ctx context.Context, p *packet.Publish, o *op) error
 		return err
 	}
 	p.PacketID = id
-	if err := c.sendPublish(ctx, p); err != nil {
+	// A caller about to block (waiting for the ack, or for a slot in a full
+	// window) writes the queue itself rather than waking the writer.
+	var flags sendFlags
+	if !async || full {
+		flags = selfFlush
+	}
+	if err := c.sendPublish(ctx, p, flags); err != nil {
 		if !c.unregister(id) {
 			if async {
 				return nil // done has the outcome
@@ -194,6 +249,9 @@ func (c *Client) publishQoS(ctx context.Context, p *packet.Publish, o *op) error
 		}
 		c.release()
 		return c.sendErr(err)
+	}
+	if flags&selfFlush != 0 {
+		c.flush(true)
 	}
 	return nil
 }
@@ -244,10 +302,11 @@ func (c *Client) request(ctx context.Context, p packet.Packet, kind packet.Type,
 		return nil, err
 	}
 	*id = pid
-	if err := c.send(ctx, p); err != nil {
+	if err := c.sendSync(ctx, p); err != nil {
 		c.unregister(pid)
 		return nil, c.sendErr(err)
 	}
+	c.flush(true)
 	select {
 	case r := <-o.ch:
 		c.putOp(o)

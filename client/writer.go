@@ -29,6 +29,7 @@ type writer struct {
 	err      error         // the write error that ended the connection
 	closed   bool          // the connection is being torn down
 	corked   bool          // the read goroutine is working through buffered packets
+	writing  bool          // a goroutine is writing a batch
 	urgent   bool          // flush now even if corked
 	kick     chan struct{} // cap 1: buf became non-empty
 	aliasOut map[uint16]string
@@ -70,10 +71,11 @@ func (w *writer) waitRoom(ctx context.Context, stop <-chan struct{}) error {
 }
 
 // commit accounts for bytes appended from start and wakes the writer if
-// the queue was empty or has just filled up. Called with w.mu held.
-func (w *writer) commit(start int) {
+// the queue was empty (unless the caller flushes itself) or has just
+// filled up. Called with w.mu held.
+func (w *writer) commit(start int, wake bool) {
 	w.queued += int64(len(w.buf) - start)
-	if (start == 0 && len(w.buf) > 0) || (start < maxQueued && len(w.buf) >= maxQueued) {
+	if (wake && start == 0 && len(w.buf) > 0 && !w.corked) || (start < maxQueued && len(w.buf) >= maxQueued) {
 		w.wake()
 	}
 }
@@ -104,15 +106,18 @@ func (w *writer) uncork() {
 
 // waitFlushed waits until everything queued so far has been written.
 func (c *Client) waitFlushed(ctx context.Context) error {
+	c.flush(true)
 	w := &c.w
 	w.mu.Lock()
 	target := w.queued
-	if w.flushed < target && w.corked {
-		w.urgent = true
-		w.wake()
-	}
 	for w.flushed < target {
-		if w.err != nil {
+		stopped := false
+		select {
+		case <-c.stop:
+			stopped = true
+		default:
+		}
+		if w.err != nil || (stopped && !w.writing) {
 			w.mu.Unlock()
 			return ErrClosed
 		}
@@ -122,19 +127,15 @@ func (c *Client) waitFlushed(ctx context.Context) error {
 			w.drained = ch
 		}
 		w.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c.wdone:
-			// The writer has ended; flushed is final.
-			w.mu.Lock()
-			ok := w.flushed >= target
-			w.mu.Unlock()
-			if !ok {
-				return ErrClosed
+		if stopped {
+			<-ch // the write in progress ends soon: the connection is closed
+		} else {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-c.stop:
 			}
-			return nil
 		}
 		w.mu.Lock()
 	}
@@ -144,21 +145,35 @@ func (c *Client) waitFlushed(ctx context.Context) error {
 
 // send encodes p into the write queue, waiting for room while ctx allows.
 func (c *Client) send(ctx context.Context, p packet.Packet) error {
-	return c.enqueue(ctx, p, false, false)
+	return c.enqueue(ctx, p, 0)
 }
 
 // sendUrgent queues p and flushes even while corked.
 func (c *Client) sendUrgent(ctx context.Context, p packet.Packet) error {
-	return c.enqueue(ctx, p, false, true)
+	return c.enqueue(ctx, p, urgent)
 }
 
 // sendLast queues p as the last packet of the connection, flushed at once:
 // later sends fail.
 func (c *Client) sendLast(ctx context.Context, p packet.Packet) error {
-	return c.enqueue(ctx, p, true, true)
+	return c.enqueue(ctx, p, last|urgent)
 }
 
-func (c *Client) enqueue(ctx context.Context, p packet.Packet, last, urgent bool) error {
+// sendSync queues p for a caller that flushes and then waits.
+func (c *Client) sendSync(ctx context.Context, p packet.Packet) error {
+	return c.enqueue(ctx, p, selfFlush)
+}
+
+// sendFlags modify enqueue.
+type sendFlags byte
+
+const (
+	last      sendFlags = 1 << iota // no packet may follow
+	urgent                          // flush even while corked
+	selfFlush                       // the caller flushes: do not wake the writer
+)
+
+func (c *Client) enqueue(ctx context.Context, p packet.Packet, flags sendFlags) error {
 	w := &c.w
 	w.mu.Lock()
 	if err := w.waitRoom(ctx, c.stop); err != nil {
@@ -174,11 +189,11 @@ func (c *Client) enqueue(ctx context.Context, p packet.Packet, last, urgent bool
 		return fmt.Errorf("client: encode %s: %w", p.Type(), err)
 	}
 	w.buf = buf
-	w.commit(start)
-	if last {
+	w.commit(start, flags&selfFlush == 0)
+	if flags&last != 0 {
 		w.closed = true
 	}
-	if urgent && w.corked {
+	if flags&urgent != 0 && w.corked {
 		w.urgent = true
 		w.wake()
 	}
@@ -189,7 +204,7 @@ func (c *Client) enqueue(ctx context.Context, p packet.Packet, last, urgent bool
 // sendPublish queues p, applying the outbound topic alias and the server's
 // Maximum Packet Size under the queue lock so that the first use of an
 // alias is written before its reuses.
-func (c *Client) sendPublish(ctx context.Context, p *packet.Publish) error {
+func (c *Client) sendPublish(ctx context.Context, p *packet.Publish, flags sendFlags) error {
 	w := &c.w
 	w.mu.Lock()
 	if err := w.waitRoom(ctx, c.stop); err != nil {
@@ -248,7 +263,7 @@ func (c *Client) sendPublish(ctx context.Context, p *packet.Publish) error {
 		return err
 	}
 	w.buf = buf
-	w.commit(start)
+	w.commit(start, flags&selfFlush == 0)
 	w.mu.Unlock()
 	return nil
 }
@@ -256,52 +271,58 @@ func (c *Client) sendPublish(ctx context.Context, p *packet.Publish) error {
 // writeLoop writes queued batches until the connection stops.
 func (c *Client) writeLoop() {
 	defer c.wg.Done()
-	defer close(c.wdone)
-	w := &c.w
 	for {
 		select {
-		case <-w.kick:
+		case <-c.w.kick:
+			c.flush(false)
 		case <-c.stop:
-			w.mu.Lock()
-			if w.drained != nil {
-				close(w.drained)
-				w.drained = nil
-			}
-			w.mu.Unlock()
 			return
 		}
-		w.mu.Lock()
-		if w.corked && !w.urgent && len(w.buf) < maxQueued {
+	}
+}
+
+// flush writes the queue unless another goroutine is writing, in which case
+// that one writes what we queued. While the read goroutine is corked only a
+// forced flush, an urgent packet or a full queue writes. Senders about to
+// block (a full window, a synchronous call) flush forcibly on their own
+// goroutine, which saves waking the write goroutine.
+func (c *Client) flush(force bool) {
+	w := &c.w
+	w.mu.Lock()
+	for !w.writing && len(w.buf) > 0 && (force || !w.corked || w.urgent || len(w.buf) >= maxQueued) {
+		select {
+		case <-c.stop:
 			w.mu.Unlock()
-			continue // uncork wakes us
+			return
+		default:
 		}
+		w.writing = true
 		w.urgent = false
 		b := w.buf
 		w.buf = w.spare[:0]
 		w.spare = nil
 		w.mu.Unlock()
-		if len(b) == 0 {
-			continue
-		}
 		_, err := c.conn.Write(b)
 		w.lastWrite.Store(time.Now().UnixNano())
 		w.mu.Lock()
+		w.writing = false
 		if cap(b) <= 4*maxQueued {
 			w.spare = b[:0]
 		}
 		if err == nil {
 			w.flushed += int64(len(b))
-		} else {
+		} else if w.err == nil {
 			w.err = err
 		}
 		if w.drained != nil {
 			close(w.drained)
 			w.drained = nil
 		}
-		w.mu.Unlock()
 		if err != nil {
+			w.mu.Unlock()
 			c.shutdown(fmt.Errorf("client: write: %w", err))
 			return
 		}
 	}
+	w.mu.Unlock()
 }
