@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -409,7 +410,10 @@ func parseConnection(c *cli.Context, cmd string, s *format.Streams) (*connection
 		}
 		password, passwordSet = p, true
 	case c.Bool("pw-prompt"):
-		p, err := promptPassword(s)
+		p, err := promptPassword(c.Context, s)
+		if errors.Is(err, errInterrupted) {
+			return nil, interrupted()
+		}
 		if err != nil {
 			return nil, &ExitError{Code: 1, Err: err, Silent: cn.Quiet}
 		}
@@ -590,22 +594,42 @@ func readPasswordFile(path string) (string, error) {
 }
 
 // promptPassword asks for the password on the terminal without echo, or
-// reads one line from stdin when it is not a terminal.
-func promptPassword(s *format.Streams) (string, error) {
+// reads one line from stdin when it is not a terminal. An interrupt ends
+// the wait (and restores the terminal).
+func promptPassword(ctx context.Context, s *format.Streams) (string, error) {
+	type result struct {
+		line string
+		err  error
+	}
+	ch := make(chan result, 1)
+	restore := func() {}
 	if f, ok := s.In.(*os.File); ok && s.InTTY {
-		fmt.Fprint(s.Err, "Password: ")
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(s.Err)
-		if err != nil {
-			return "", fmt.Errorf("Unable to read password: %v.", err)
+		fd := int(f.Fd())
+		if state, err := term.GetState(fd); err == nil {
+			restore = func() { _ = term.Restore(fd, state) }
 		}
-		return string(b), nil
+		fmt.Fprint(s.Err, "Password: ")
+		go func() {
+			b, err := term.ReadPassword(fd)
+			fmt.Fprintln(s.Err)
+			ch <- result{string(b), err}
+		}()
+	} else {
+		go func() {
+			line, err := readLine(s.In)
+			ch <- result{line, err}
+		}()
 	}
-	line, err := readLine(s.In)
-	if err != nil {
-		return "", fmt.Errorf("Unable to read password from stdin: %v.", err)
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return "", fmt.Errorf("Unable to read password: %v.", r.err)
+		}
+		return r.line, nil
+	case <-ctx.Done():
+		restore()
+		return "", errInterrupted
 	}
-	return line, nil
 }
 
 // readLine reads one line from r a byte at a time, so that nothing after

@@ -197,7 +197,10 @@ func newPubOptions(c *cli.Context, s *format.Streams) (*pubOptions, error) {
 		}
 		o.message = b
 	case msgStdinFile:
-		b, err := io.ReadAll(s.In)
+		b, err := readAll(c.Context, s)
+		if errors.Is(err, errInterrupted) {
+			return nil, interrupted()
+		}
 		if err != nil || len(b) == 0 {
 			return nil, &ExitError{Code: 1, Err: errors.New("Error loading input from stdin."), Silent: printNow(s, cn.Quiet, "Error loading input from stdin.")}
 		}
@@ -431,4 +434,29 @@ func redial(ctx context.Context, opts client.Options) (*client.Client, error) {
 
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
-func readAll(s *format.Streams) ([]byte, error) { return io.ReadAll(s.In) }
+// errInterrupted is an interrupt while waiting for input.
+var errInterrupted = errors.New("interrupted")
+
+// interrupted is the exit for an interrupt before connecting: 130, as a
+// shell reports a process ended by SIGINT.
+func interrupted() error { return &ExitError{Code: 130, Err: errInterrupted, Silent: true} }
+
+// readAll reads all of stdin, or returns errInterrupted when ctx ends
+// first (the read itself goes on until the process exits).
+func readAll(ctx context.Context, s *format.Streams) ([]byte, error) {
+	type result struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		b, err := io.ReadAll(s.In)
+		ch <- result{b, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.b, r.err
+	case <-ctx.Done():
+		return nil, errInterrupted
+	}
+}

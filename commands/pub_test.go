@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"regexp"
@@ -118,4 +119,54 @@ func TestPubLinesInterrupt(t *testing.T) {
 		t.Fatal("pub -l did not exit within 10s of SIGINT")
 	}
 	b.waitLog(t, `Client waiting disconnected\.$`, 1)
+}
+
+// TestStdinInterrupt checks that an interrupt ends pub -s and --pw-prompt
+// while they wait for stdin, with exit code 130.
+func TestStdinInterrupt(t *testing.T) {
+	for _, args := range [][]string{
+		{"pub", "-p", "1", "-t", "a", "-s"},
+		{"pub", "-p", "1", "-t", "a", "-m", "x", "-u", "me", "--pw-prompt"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			// A signal that arrives before mqtool catches SIGINT kills it;
+			// then try again, waiting longer before the signal.
+			for delay := 50 * time.Millisecond; delay < 10*time.Second; delay *= 2 {
+				cmd := exec.Command("mqtool", args...)
+				cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+				stdin, err := cmd.StdinPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				select {
+				case err := <-done:
+					t.Fatalf("mqtool %q exited before the signal: %v", args, err)
+				case <-time.After(delay):
+				}
+				_ = cmd.Process.Signal(os.Interrupt)
+				var err2 error
+				select {
+				case err2 = <-done:
+				case <-time.After(10 * time.Second):
+					_ = cmd.Process.Kill()
+					t.Fatalf("mqtool %q did not exit within 10s of SIGINT", args)
+				}
+				stdin.Close()
+				var ee *exec.ExitError
+				if errors.As(err2, &ee) && ee.ExitCode() == -1 {
+					continue // killed by the signal: too early
+				}
+				if !errors.As(err2, &ee) || ee.ExitCode() != 130 {
+					t.Errorf("mqtool %q after SIGINT: %v, want exit status 130", args, err2)
+				}
+				return
+			}
+			t.Fatalf("mqtool %q never caught SIGINT", args)
+		})
+	}
 }

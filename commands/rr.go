@@ -122,7 +122,10 @@ func newRROptions(c *cli.Context, s *format.Streams) (*rrOptions, error) {
 		}
 		po.message = b
 	case msgStdinFile:
-		b, err := readAll(s)
+		b, err := readAll(c.Context, s)
+		if errors.Is(err, errInterrupted) {
+			return nil, interrupted()
+		}
 		if err != nil || len(b) == 0 {
 			return nil, &ExitError{Code: 1, Err: errors.New("Error loading input from stdin."), Silent: printNow(s, cn.Quiet, "Error loading input from stdin.")}
 		}
