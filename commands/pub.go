@@ -225,6 +225,9 @@ func printNow(s *format.Streams, quiet bool, f string, args ...any) bool {
 func runPub(ctx context.Context, o *pubOptions, s *format.Streams) error {
 	c, err := client.Dial(ctx, o.conn.Options)
 	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted()
+		}
 		return clientExit(s, err, o.conn.Quiet)
 	}
 	if o.mode == msgStdinLine {
