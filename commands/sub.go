@@ -444,7 +444,7 @@ func runSub(ctx context.Context, o *subOptions, s *format.Streams) error {
 	}
 
 	subscribed := make(chan error, 1)
-	go func() { subscribed <- subscribeAll(ctx, c, o, s) }()
+	go func(ch chan<- error, c *client.Client) { ch <- subscribeAll(ctx, c, o, s) }(subscribed, c)
 
 	var clearWG sync.WaitGroup
 	clearCtx, stopClear := context.WithCancel(ctx)
@@ -515,7 +515,7 @@ func runSub(ctx context.Context, o *subOptions, s *format.Streams) error {
 			c = nc
 			r.setCurrent(c)
 			subscribed = make(chan error, 1)
-			go func() { subscribed <- subscribeAll(ctx, c, o, s) }()
+			go func(ch chan<- error, c *client.Client) { ch <- subscribeAll(ctx, c, o, s) }(subscribed, c)
 		}
 	}
 }
