@@ -1033,3 +1033,49 @@ func TestConcurrentPublishers(t *testing.T) {
 		t.Errorf("%d publishes finished, want %d", n, goroutines*each)
 	}
 }
+
+func TestStuckServer(t *testing.T) {
+	hold := make(chan struct{})
+	s := startFake(t, func(f *fakeConn) {
+		f.accept(nil)
+		<-hold // never read again
+	})
+	defer close(hold)
+	c := dial(t, s, Options{})
+	// Fill the socket buffers and the queue until PublishAsync blocks.
+	payload := make([]byte, 64<<10)
+	blocked := make(chan error, 1)
+	go func() {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			err := c.PublishAsync(ctx, &packet.Publish{Topic: "t", Payload: payload}, nil)
+			cancel()
+			if err != nil {
+				blocked <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-blocked:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("PublishAsync on a full queue = %v, want deadline exceeded", err)
+		}
+	case <-time.After(fakeTimeout):
+		t.Fatal("PublishAsync never blocked")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := c.Disconnect(ctx, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Disconnect = %v, want deadline exceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Disconnect took %v", d)
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Error("Done not closed after Disconnect gave up")
+	}
+}
