@@ -442,6 +442,13 @@ func runSub(ctx context.Context, o *subOptions, s *format.Streams) error {
 	if err != nil {
 		return dialFailure(ctx, s, err, o.conn.Quiet)
 	}
+	// Reconnecting stops at the -W deadline too.
+	redialCtx := ctx
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		redialCtx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
 
 	subscribed := make(chan error, 1)
 	go func(ch chan<- error, c *client.Client) { ch <- subscribeAll(ctx, c, o, s) }(subscribed, c)
@@ -505,10 +512,13 @@ func runSub(ctx context.Context, o *subOptions, s *format.Streams) error {
 			if o.conn.Debug {
 				fmt.Fprintf(s.Err, "Connection lost: %v\n", c.Err())
 			}
-			nc, err := redial(ctx, opts)
+			nc, err := redial(redialCtx, opts)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
+				}
+				if redialCtx.Err() != nil {
+					return timedOutErr(s, o.conn.Quiet)
 				}
 				return clientExit(s, err, o.conn.Quiet)
 			}
