@@ -220,6 +220,9 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 	s := c.s
 	c.version = cp.Version
 	v5 := c.version == packet.V5
+	if v5 && cp.Props.Has(packet.PropMaximumPacketSize) {
+		c.maxPacketOut = int(cp.Props.MaximumPacketSize) // also bounds a refusal
+	}
 	refuse := func(rc packet.ReasonCode) bool {
 		ack := &packet.Connack{ReasonCode: rc}
 		if v5 {
@@ -266,9 +269,6 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 	if v5 {
 		if cp.Props.Has(packet.PropReceiveMaximum) {
 			c.recvMaxOut = int(cp.Props.ReceiveMaximum)
-		}
-		if cp.Props.Has(packet.PropMaximumPacketSize) {
-			c.maxPacketOut = int(cp.Props.MaximumPacketSize)
 		}
 		c.aliasMaxOut = cp.Props.TopicAliasMaximum
 		expiry = cp.Props.SessionExpiry
@@ -771,7 +771,44 @@ func (c *conn) enqueue(p packet.Packet) {
 		c.nc.Close() // a client that does not read its acknowledgements
 		return
 	}
+	c.fit(p)
 	c.push(p)
+}
+
+// fit drops the Reason String and User Properties of p when p would
+// otherwise exceed the client's Maximum Packet Size [MQTT-3.1.2-25]
+// [MQTT-3.1.2-26].
+func (c *conn) fit(p packet.Packet) {
+	if c.maxPacketOut == 0 || c.version != packet.V5 {
+		return
+	}
+	var pr *packet.Properties
+	switch p := p.(type) {
+	case *packet.Connack:
+		pr = &p.Props
+	case *packet.Disconnect:
+		pr = &p.Props
+	case *packet.Puback:
+		pr = &p.Props
+	case *packet.Pubrec:
+		pr = &p.Props
+	case *packet.Pubrel:
+		pr = &p.Props
+	case *packet.Pubcomp:
+		pr = &p.Props
+	case *packet.Suback:
+		pr = &p.Props
+	case *packet.Unsuback:
+		pr = &p.Props
+	default:
+		return
+	}
+	if n, err := packet.Size(p, c.version); err == nil && n <= c.maxPacketOut {
+		return
+	}
+	pr.Clear(packet.PropReasonString)
+	pr.ReasonString = ""
+	pr.User = nil
 }
 
 // push appends p to the queue and starts the writer. c.wmu is held.
@@ -792,6 +829,7 @@ func (c *conn) closeWith(p packet.Packet) {
 		return
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+	c.fit(p)
 	c.push(p)
 	c.closing = true
 }

@@ -25,10 +25,13 @@ type session struct {
 
 	subs map[string]Subscription
 
-	seq         uint64
-	nextPID     uint16
-	inflight    map[uint16]*StoredMessage // sent, not yet acknowledged
-	queue       []*StoredMessage          // waiting for the inflight window, in order
+	seq      uint64
+	nextPID  uint16
+	inflight map[uint16]*StoredMessage // sent, not yet acknowledged
+	// resend holds inflight messages of an earlier connection that did
+	// not fit the current one's window yet, in order.
+	resend      []*StoredMessage
+	queue       []*StoredMessage // waiting for the inflight window, in order
 	queuedBytes int
 
 	inQoS2 map[uint16]struct{} // inbound QoS 2 ids awaiting PUBREL
@@ -89,6 +92,23 @@ func (ss *session) window(c *conn) int {
 	return min(w, c.recvMaxOut)
 }
 
+// sent returns the number of inflight messages the current connection has
+// been sent and not acknowledged.
+func (ss *session) sent() int { return len(ss.inflight) - len(ss.resend) }
+
+// unresend removes sm from the resend list, if it is there.
+func (ss *session) unresend(sm *StoredMessage) {
+	for i, r := range ss.resend {
+		if r == sm {
+			ss.resend = append(ss.resend[:i], ss.resend[i+1:]...)
+			if len(ss.resend) == 0 {
+				ss.resend = nil
+			}
+			return
+		}
+	}
+}
+
 // allocPID returns a free packet identifier, or 0 when all are in use.
 func (ss *session) allocPID() uint16 {
 	for range math.MaxUint16 {
@@ -126,7 +146,7 @@ func (ss *session) deliver(m *Message, qos packet.QoS, retain bool, subIDs []uin
 	}
 	ss.seq++
 	sm := &StoredMessage{Seq: ss.seq, QoS: qos, Retain: retain, SubIDs: subIDs, Msg: m}
-	if c != nil && len(ss.queue) == 0 && len(ss.inflight) < ss.window(c) {
+	if c != nil && len(ss.queue) == 0 && len(ss.resend) == 0 && ss.sent() < ss.window(c) {
 		ss.sendNew(c, sm, now)
 		return
 	}
@@ -181,7 +201,16 @@ func (ss *session) fill(now time.Time) {
 		return
 	}
 	w := ss.window(c)
-	for len(ss.queue) > 0 && len(ss.inflight) < w {
+	for len(ss.resend) > 0 && ss.sent() < w {
+		sm := ss.resend[0]
+		ss.resend[0] = nil
+		ss.resend = ss.resend[1:]
+		if len(ss.resend) == 0 {
+			ss.resend = nil
+		}
+		ss.resendOne(c, sm, now)
+	}
+	for len(ss.queue) > 0 && len(ss.resend) == 0 && ss.sent() < w {
 		sm := ss.queue[0]
 		if m := sm.Msg; m.expired(now) {
 			ss.popQueue()
@@ -209,30 +238,36 @@ func (ss *session) popQueue() {
 
 // online attaches c and, for a resumed session, re-sends unacknowledged
 // PUBLISH packets with DUP set and PUBREL packets in their original order
-// [MQTT-4.4.0-1], then fills the window from the queue.
+// [MQTT-4.4.0-1], within c's window [MQTT-3.3.4-9]; fill sends the rest as
+// acknowledgements arrive, then messages from the queue.
 func (ss *session) online(c *conn, now time.Time) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ss.conn = c
+	ss.resend = nil
 	if len(ss.inflight) > 0 {
 		order := make([]*StoredMessage, 0, len(ss.inflight))
 		for _, sm := range ss.inflight {
 			order = append(order, sm)
 		}
 		sortBySeq(order)
-		for _, sm := range order {
-			if sm.State == StateReleased {
-				c.enqueue(&packet.Pubrel{PacketID: sm.PacketID})
-				continue
-			}
-			if !c.sendPublish(sm, true, now) {
-				delete(ss.inflight, sm.PacketID)
-				ss.del(sm)
-				ss.drop()
-			}
-		}
+		ss.resend = order
 	}
 	ss.fill(now)
+}
+
+// resendOne re-sends an inflight message of an earlier connection: PUBREL
+// when PUBREC arrived, else PUBLISH with DUP set.
+func (ss *session) resendOne(c *conn, sm *StoredMessage, now time.Time) {
+	if sm.State == StateReleased {
+		c.enqueue(&packet.Pubrel{PacketID: sm.PacketID})
+		return
+	}
+	if !c.sendPublish(sm, true, now) {
+		delete(ss.inflight, sm.PacketID)
+		ss.del(sm)
+		ss.drop()
+	}
 }
 
 func sortBySeq(ms []*StoredMessage) {
@@ -252,6 +287,7 @@ func (ss *session) acked(pid uint16, want packet.QoS, state MessageState) {
 		return
 	}
 	delete(ss.inflight, pid)
+	ss.unresend(sm)
 	ss.del(sm)
 	ss.fill(time.Now())
 }
@@ -269,6 +305,7 @@ func (ss *session) received(pid uint16, rc packet.ReasonCode) {
 		}
 		return
 	}
+	ss.unresend(sm)
 	if rc.IsError() {
 		delete(ss.inflight, pid)
 		ss.del(sm)

@@ -1,0 +1,214 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mqtool/mqtool/packet"
+)
+
+// TestServerPacketsFitMaximumPacketSize checks that the server drops the
+// Reason String of a DISCONNECT or refused CONNACK rather than send a
+// packet larger than the client's Maximum Packet Size [MQTT-3.1.2-25]
+// [MQTT-3.14.2-3] [MQTT-3.2.2-19].
+func TestServerPacketsFitMaximumPacketSize(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	const limit = 16
+	t.Run("DISCONNECT", func(t *testing.T) {
+		c := dial(t, addr, packet.V5)
+		cp := &packet.Connect{ClientID: "mps-disc", CleanStart: true}
+		cp.Props.SetUint(packet.PropMaximumPacketSize, limit)
+		c.connect(cp)
+		c.send(&packet.Connect{Version: packet.V5, ClientID: "again"})
+		got := c.closed()
+		if len(got) != 1 {
+			t.Fatalf("got %v, want one DISCONNECT", got)
+		}
+		d, ok := got[0].(*packet.Disconnect)
+		if !ok || d.ReasonCode != packet.ProtocolError {
+			t.Fatalf("got %+v, want DISCONNECT 0x82", got[0])
+		}
+		if n, _ := packet.Size(d, packet.V5); n > limit {
+			t.Errorf("DISCONNECT is %d bytes (reason string %q), want at most %d", n, d.Props.ReasonString, limit)
+		}
+	})
+	t.Run("CONNACK", func(t *testing.T) {
+		c := dial(t, addr, packet.V5)
+		cp := &packet.Connect{ClientID: "mps-ack", CleanStart: true}
+		cp.Props.SetUint(packet.PropMaximumPacketSize, limit)
+		cp.Props.SetString(packet.PropAuthMethod, "SCRAM-SHA-1")
+		ack := c.connect(cp)
+		if ack.ReasonCode != packet.BadAuthenticationMethod {
+			t.Fatalf("CONNACK reason = %v, want bad authentication method", ack.ReasonCode)
+		}
+		if n, _ := packet.Size(ack, packet.V5); n > limit {
+			t.Errorf("CONNACK is %d bytes (reason string %q), want at most %d", n, ack.Props.ReasonString, limit)
+		}
+	})
+}
+
+// TestResumeReceiveMaximum checks that messages left inflight by one
+// connection are re-sent to the next only within its Receive Maximum
+// [MQTT-3.3.4-9], and the rest follow as acknowledgements arrive, still
+// with their packet ids and DUP set [MQTT-4.4.0-1].
+func TestResumeReceiveMaximum(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	c, _ := persistent(t, addr, packet.V5, "rm-resume")
+	c.subscribe(1, sub("rm/resume", 2))
+	p := connected(t, addr, packet.V5, "rm-pub")
+	for i := range 5 {
+		p.publish(&packet.Publish{Topic: "rm/resume", QoS: packet.QoS(1 + i%2), PacketID: 1, Payload: []byte{byte('a' + i)}})
+	}
+	first := c.sync()
+	if len(first) != 5 {
+		t.Fatalf("first connection got %d packets, want 5 PUBLISH", len(first))
+	}
+	c.nc.Close()
+
+	c = dial(t, addr, packet.V5)
+	cp := &packet.Connect{ClientID: "rm-resume"}
+	cp.Props.SetUint(packet.PropSessionExpiry, 300)
+	cp.Props.SetUint(packet.PropReceiveMaximum, 2)
+	if ack := c.connect(cp); !ack.SessionPresent {
+		t.Fatalf("CONNACK session present = false, want true")
+	}
+	// Count what the server has sent and this client not yet acknowledged.
+	var got []*packet.Publish
+	open := 0
+	for len(got) < 5 || open > 0 {
+		switch pk := c.recv().(type) {
+		case *packet.Publish:
+			got = append(got, pk)
+			if open++; open > 2 {
+				t.Fatalf("%d PUBLISH unacknowledged at once, want at most the Receive Maximum 2", open)
+			}
+			if pk.QoS == packet.AtLeastOnce {
+				open--
+				c.send(&packet.Puback{PacketID: pk.PacketID})
+			} else {
+				c.send(&packet.Pubrec{PacketID: pk.PacketID})
+			}
+		case *packet.Pubrel:
+			open--
+			c.send(&packet.Pubcomp{PacketID: pk.PacketID})
+		default:
+			t.Fatalf("got %T, want PUBLISH or PUBREL", pk)
+		}
+	}
+	for i, pub := range got {
+		was := first[i].(*packet.Publish)
+		if string(pub.Payload) != string(was.Payload) || pub.PacketID != was.PacketID || !pub.Dup {
+			t.Errorf("re-sent #%d = %q id %d dup %v, want %q id %d dup true", i, pub.Payload, pub.PacketID, pub.Dup,
+				was.Payload, was.PacketID)
+		}
+	}
+}
+
+// TestTopicAliasScope checks that topic aliases in both directions belong
+// to one network connection and start again on reconnect [MQTT-3.3.2-7].
+func TestTopicAliasScope(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	t.Run("inbound", func(t *testing.T) {
+		c, _ := persistent(t, addr, packet.V5, "alias-in")
+		pub := &packet.Publish{Topic: "alias/in", Payload: []byte("x")}
+		pub.Props.SetUint(packet.PropTopicAlias, 1)
+		c.send(pub)
+		c.sync()
+		c.send(&packet.Disconnect{})
+		c.closed()
+		c, _ = persistent(t, addr, packet.V5, "alias-in")
+		pub = &packet.Publish{Payload: []byte("y")}
+		pub.Props.SetUint(packet.PropTopicAlias, 1)
+		c.send(pub)
+		got := c.closed()
+		if len(got) != 1 || got[0].(*packet.Disconnect).ReasonCode != packet.TopicAliasInvalid {
+			t.Errorf("alias of the previous connection: got %v, want DISCONNECT 0x94", got)
+		}
+	})
+	t.Run("outbound", func(t *testing.T) {
+		connect := func() *tc {
+			c := dial(t, addr, packet.V5)
+			cp := &packet.Connect{ClientID: "alias-out"}
+			cp.Props.SetUint(packet.PropSessionExpiry, 300)
+			cp.Props.SetUint(packet.PropTopicAliasMaximum, 5)
+			c.connect(cp)
+			return c
+		}
+		c := connect()
+		c.subscribe(1, sub("alias/out", 0))
+		p := connected(t, addr, packet.V5, "alias-out-pub")
+		p.publish(&packet.Publish{Topic: "alias/out", QoS: 1, PacketID: 1, Payload: []byte("1")})
+		if got := recvAs[*packet.Publish](c); got.Topic != "alias/out" || got.Props.TopicAlias == 0 {
+			t.Fatalf("first delivery topic %q alias %d, want topic with an alias", got.Topic, got.Props.TopicAlias)
+		}
+		c.send(&packet.Disconnect{})
+		c.closed()
+		c = connect()
+		p.publish(&packet.Publish{Topic: "alias/out", QoS: 1, PacketID: 1, Payload: []byte("2")})
+		if got := recvAs[*packet.Publish](c); got.Topic != "alias/out" {
+			t.Errorf("first delivery after reconnect has topic %q alias %d, want the full topic", got.Topic, got.Props.TopicAlias)
+		}
+	})
+}
+
+// TestQueuedMessageExpiry checks that a message delivered from an offline
+// queue carries its remaining lifetime, not the original one [MQTT-3.3.2-6].
+func TestQueuedMessageExpiry(t *testing.T) {
+	addr, srv := startServer(t, Options{})
+	c, _ := persistent(t, addr, packet.V5, "qx")
+	c.subscribe(1, sub("qx", 1))
+	c.send(&packet.Disconnect{})
+	c.closed()
+	p := connected(t, addr, packet.V5, "qx-pub")
+	pub := &packet.Publish{Topic: "qx", QoS: 1, PacketID: 1, Payload: []byte("x")}
+	pub.Props.SetUint(packet.PropMessageExpiry, 100)
+	p.publish(pub)
+	srv.mu.Lock()
+	ss := srv.sessions["qx"]
+	srv.mu.Unlock()
+	ss.mu.Lock()
+	for _, sm := range ss.queue {
+		sm.Msg.Expires = sm.Msg.Expires.Add(-60 * time.Second) // as if queued for a minute
+	}
+	ss.mu.Unlock()
+	c, _ = persistent(t, addr, packet.V5, "qx")
+	got := recvAs[*packet.Publish](c)
+	if e := got.Props.MessageExpiry; !got.Props.Has(packet.PropMessageExpiry) || e > 40 || e < 38 {
+		t.Errorf("Message Expiry Interval = %d (present %v), want about 40", e, got.Props.Has(packet.PropMessageExpiry))
+	}
+}
+
+// TestSharedNoLocal checks that No Local on a shared subscription is a
+// Protocol Error [MQTT-3.8.3-4].
+func TestSharedNoLocal(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	c := connected(t, addr, packet.V5, "share-nl")
+	// SUBSCRIBE id 1, no properties, "$share/g/t" with options No Local|QoS 1.
+	c.sendRaw([]byte{0x82, 16, 0, 1, 0, 0, 10, '$', 's', 'h', 'a', 'r', 'e', '/', 'g', '/', 't', 0x05})
+	got := c.closed()
+	if len(got) != 1 {
+		t.Fatalf("got %v, want DISCONNECT 0x82", got)
+	}
+	if d, ok := got[0].(*packet.Disconnect); !ok || d.ReasonCode != packet.ProtocolError {
+		t.Errorf("got %+v, want DISCONNECT 0x82", got[0])
+	}
+}
+
+// TestV3RetainFlag checks the retain flag a 3.1.1 subscriber sees: 0 on
+// normal delivery even when the publisher set it, 1 on a retained message
+// sent because of a new subscription [MQTT-3.3.1-9].
+func TestV3RetainFlag(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	live := connected(t, addr, packet.V311, "rf-live")
+	live.subscribe(1, sub("rf", 1))
+	p := connected(t, addr, packet.V311, "rf-pub")
+	p.publish(&packet.Publish{Topic: "rf", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("x")})
+	if got := recvAs[*packet.Publish](live); got.Retain {
+		t.Errorf("normal delivery has retain set, want 0")
+	}
+	late := connected(t, addr, packet.V311, "rf-late")
+	late.subscribe(1, sub("rf", 1))
+	if got := recvAs[*packet.Publish](late); !got.Retain {
+		t.Errorf("retained delivery on subscribe has retain 0, want 1")
+	}
+}
