@@ -1,0 +1,69 @@
+package commands
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mqtool/mqtool/packet"
+)
+
+func TestParseSubSpec(t *testing.T) {
+	base := packet.Subscription{QoS: 1, RetainHandling: packet.DoNotSendRetained}
+	tests := []struct {
+		name    string
+		spec    string
+		want    packet.Subscription
+		wantID  uint32
+		wantErr bool
+	}{
+		{name: "filter only", spec: ":a/b", want: packet.Subscription{Filter: "a/b", QoS: 1, RetainHandling: packet.DoNotSendRetained}},
+		{name: "all options", spec: "qos=2,nl,rap,rh=1,id=7:s/#",
+			want:   packet.Subscription{Filter: "s/#", QoS: 2, NoLocal: true, RetainAsPublished: true, RetainHandling: packet.SendRetainedIfNew},
+			wantID: 7},
+		{name: "colon in filter", spec: "qos=0:a:b/c", want: packet.Subscription{Filter: "a:b/c", RetainHandling: packet.DoNotSendRetained}},
+		{name: "spaces", spec: " nl , qos=0 :x", want: packet.Subscription{Filter: "x", NoLocal: true, RetainHandling: packet.DoNotSendRetained}},
+		{name: "no colon", spec: "a/b", wantErr: true},
+		{name: "bad qos", spec: "qos=3:a", wantErr: true},
+		{name: "bad rh", spec: "rh=x:a", wantErr: true},
+		{name: "id zero", spec: "id=0:a", wantErr: true},
+		{name: "id too big", spec: "id=268435456:a", wantErr: true},
+		{name: "nl with value", spec: "nl=1:a", wantErr: true},
+		{name: "unknown", spec: "colour=red:a", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, id, err := parseSubSpec(tt.spec, base)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("parseSubSpec(%q) = %+v, want an error", tt.spec, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseSubSpec(%q): %v", tt.spec, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" || id != tt.wantID {
+				t.Errorf("parseSubSpec(%q) id %d (want %d) mismatch (-want +got):\n%s", tt.spec, id, tt.wantID, diff)
+			}
+		})
+	}
+}
+
+func TestLatencyText(t *testing.T) {
+	tests := []struct {
+		ns   int64
+		want string
+	}{
+		{ns: 999, want: "Latency: 999ns"},
+		{ns: 1500, want: "Latency: 1.500000µs"},
+		{ns: 2500000, want: "Latency: 2.500000ms"},
+		{ns: 1000000001, want: "Latency: 1.000000001"},
+	}
+	for _, tt := range tests {
+		if got := latencyText(time.Duration(tt.ns)); got != tt.want {
+			t.Errorf("latencyText(%dns) = %q, want %q", tt.ns, got, tt.want)
+		}
+	}
+}
