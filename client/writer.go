@@ -10,9 +10,10 @@ import (
 	"github.com/mqtool/mqtool/packet"
 )
 
-// writer batches encoded packets for the write goroutine. Senders append to
-// buf under mu; the write goroutine swaps buf for spare and writes the batch
-// outside the lock, so encoding and the system call overlap.
+// writer batches encoded packets. Senders append to buf under mu; one
+// flusher at a time (the write goroutine, or a sender about to block) swaps
+// buf for spare and writes the batch outside the lock, so encoding and the
+// system call overlap and a pipelined sender pays one write per batch.
 //
 // While the read goroutine works through packets it has already buffered,
 // the writer is corked: the acknowledgements and the publishes that the
@@ -27,7 +28,7 @@ type writer struct {
 	flushed  int64         // bytes ever written
 	drained  chan struct{} // closed after the next write completes; nil if nobody waits
 	err      error         // the write error that ended the connection
-	closed   bool          // the connection is being torn down
+	closed   bool          // nothing more may be queued: DISCONNECT queued or connection torn down
 	corked   bool          // the read goroutine is working through buffered packets
 	writing  bool          // a goroutine is writing a batch
 	urgent   bool          // flush now even if corked
