@@ -128,7 +128,7 @@ func connectionFlags(cmd string) []cli.Flag {
 		&cli.BoolFlag{Name: "quiet", Category: catDiagnostics,
 			Usage: "do not print runtime errors; argument errors are still printed (default: false)"},
 		&cli.StringFlag{Name: "o", Category: catDiagnostics,
-			Usage: "read options from `FILE` (one \"-option value\" per line, # comments) instead of $XDG_CONFIG_HOME/mqtool/" + cmd + " or ~/.config/mqtool/" + cmd},
+			Usage: "read options from `FILE`: one \"-option value\" per line, # comments; the command line overrides them (default: $XDG_CONFIG_HOME/mqtool/" + cmd + ", else ~/.config/mqtool/" + cmd + ", if it exists)"},
 	}
 }
 

@@ -1,11 +1,14 @@
 package commands
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/urfave/cli/v2"
 
+	"github.com/mqtool/mqtool/format"
 	"github.com/mqtool/mqtool/packet"
 )
 
@@ -64,6 +67,36 @@ func TestLatencyText(t *testing.T) {
 	for _, tt := range tests {
 		if got := latencyText(time.Duration(tt.ns)); got != tt.want {
 			t.Errorf("latencyText(%dns) = %q, want %q", tt.ns, got, tt.want)
+		}
+	}
+}
+
+// TestFlagDocs checks that every flag of pub, sub and rr has a category and
+// a usage that states its default.
+func TestFlagDocs(t *testing.T) {
+	s := &format.Streams{}
+	for _, cmd := range []*cli.Command{pubCommand(s), subCommand(s), rrCommand(s)} {
+		seen := map[string]bool{}
+		for _, f := range cmd.Flags {
+			name := f.Names()[0]
+			for _, n := range f.Names() {
+				if seen[n] {
+					t.Errorf("%s: flag name %q defined twice", cmd.Name, n)
+				}
+				seen[n] = true
+			}
+			cf, ok := f.(cli.CategorizableFlag)
+			if !ok || cf.GetCategory() == "" {
+				t.Errorf("%s --%s has no category", cmd.Name, name)
+			}
+			df, ok := f.(cli.DocGenerationFlag)
+			if !ok {
+				t.Errorf("%s --%s has no usage", cmd.Name, name)
+				continue
+			}
+			if !strings.Contains(df.GetUsage(), "default") && df.GetDefaultText() == "" && df.GetValue() == "" {
+				t.Errorf("%s --%s usage %q does not state its default", cmd.Name, name, df.GetUsage())
+			}
 		}
 	}
 }

@@ -121,7 +121,7 @@ _mqtool_bench() {
         '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
         '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
         '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
-        '-o[read options from FILE (one "-option value" per line, # comments) instead of $XDG_CONFIG_HOME/mqtool/bench or ~/.config/mqtool/bench]:o:_files' \
+        '-o[read options from FILE\: one "-option value" per line, # comments; the command line overrides them (default\: $XDG_CONFIG_HOME/mqtool/bench, else ~/.config/mqtool/bench, if it exists)]:o:_files' \
         '--help[show help]' \
         '1: :->command' \
         '*:: :->args' && ret=0
@@ -196,7 +196,7 @@ _mqtool_bench_conn() {
         '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
         '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
         '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
-        '-o[read options from FILE (one "-option value" per line, # comments) instead of $XDG_CONFIG_HOME/mqtool/bench or ~/.config/mqtool/bench]:o:_files' \
+        '-o[read options from FILE\: one "-option value" per line, # comments; the command line overrides them (default\: $XDG_CONFIG_HOME/mqtool/bench, else ~/.config/mqtool/bench, if it exists)]:o:_files' \
         '--help[show help]'
 }
 
@@ -288,7 +288,7 @@ _mqtool_pub() {
         '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
         '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
         '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
-        '-o[read options from FILE (one "-option value" per line, # comments) instead of $XDG_CONFIG_HOME/mqtool/pub or ~/.config/mqtool/pub]:o:_files' \
+        '-o[read options from FILE\: one "-option value" per line, # comments; the command line overrides them (default\: $XDG_CONFIG_HOME/mqtool/pub, else ~/.config/mqtool/pub, if it exists)]:o:_files' \
         '--help[show help]'
 }
 
@@ -366,7 +366,7 @@ _mqtool_rr() {
         '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
         '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
         '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
-        '-o[read options from FILE (one "-option value" per line, # comments) instead of $XDG_CONFIG_HOME/mqtool/rr or ~/.config/mqtool/rr]:o:_files' \
+        '-o[read options from FILE\: one "-option value" per line, # comments; the command line overrides them (default\: $XDG_CONFIG_HOME/mqtool/rr, else ~/.config/mqtool/rr, if it exists)]:o:_files' \
         '--help[show help]'
 }
 
@@ -464,7 +464,7 @@ _mqtool_sub() {
         '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
         '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
         '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
-        '-o[read options from FILE (one "-option value" per line, # comments) instead of $XDG_CONFIG_HOME/mqtool/sub or ~/.config/mqtool/sub]:o:_files' \
+        '-o[read options from FILE\: one "-option value" per line, # comments; the command line overrides them (default\: $XDG_CONFIG_HOME/mqtool/sub, else ~/.config/mqtool/sub, if it exists)]:o:_files' \
         '--help[show help]'
 }
 
