@@ -512,6 +512,11 @@ func TestInteropTLS(t *testing.T) {
 		t.Errorf("sub over mutual TLS got %q, want %q", got, "mutual\n")
 	}
 	fails(1, "Problem setting TLS options", "pub", "-p", tlsPort, "--cafile", f("missing.pem"), "-t", "x", "-m", "x")
+	fails(1, "Problem setting TLS options, check the options are valid.", "pub", "-p", tlsPort, "--cafile", f("ca.pem"), "--tls-version", "tlsv1.1", "-t", "x", "-m", "x")
+	// --tls-alpn offers a protocol; mosquitto 2.0 ignores it.
+	ok(nil, "pub", "-h", "127.0.0.1", "-p", tlsPort, "--cafile", f("ca.pem"), "--tls-alpn", "mqtt", "-t", "tls/x", "-m", "x")
+	// --no-tls turns TLS off despite --cafile: the plain listener accepts it.
+	ok(nil, "pub", "-p", b.port, "--cafile", f("ca.pem"), "--no-tls", "-t", "tls/x", "-m", "x")
 }
 
 // TestInteropTransports publishes with mqtool over WebSocket (--ws and
