@@ -212,3 +212,42 @@ func TestV3RetainFlag(t *testing.T) {
 		t.Errorf("retained delivery on subscribe has retain 0, want 1")
 	}
 }
+
+// TestWillDelaySessionEnd checks that a delayed will is published when the
+// session ends before the Will Delay Interval passes [MQTT-3.1.3-9]: at
+// session expiry, at once for a session expiry of 0, and when a Clean
+// Start connection takes over.
+func TestWillDelaySessionEnd(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	watcher := connected(t, addr, packet.V5, "wse-watch")
+	watcher.subscribe(1, sub("will/#", 0))
+	tests := []struct {
+		name   string
+		expiry uint32
+		end    func(t *testing.T, c *tc, id string)
+		within time.Duration
+	}{
+		{"session expires first", 1, func(t *testing.T, c *tc, id string) { c.nc.Close() }, 3 * time.Second},
+		{"session expiry 0", 0, func(t *testing.T, c *tc, id string) { c.nc.Close() }, time.Second},
+		{"clean start takeover", 60, func(t *testing.T, c *tc, id string) {
+			connected(t, addr, packet.V5, id)
+		}, time.Second},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "wse" + string(rune('a'+i))
+			c := dial(t, addr, packet.V5)
+			cp := willConnect(id, packet.V5, 0)
+			cp.CleanStart = false
+			cp.Props.SetUint(packet.PropSessionExpiry, uint64(tt.expiry))
+			cp.Will.Props.SetUint(packet.PropWillDelay, 60)
+			c.connect(cp)
+			start := time.Now()
+			tt.end(t, c, id)
+			got := recvAs[*packet.Publish](watcher.in(t))
+			if d := time.Since(start); got.Topic != "will/"+id || d > tt.within {
+				t.Errorf("will %q after %v, want will/%s within %v", got.Topic, d, id, tt.within)
+			}
+		})
+	}
+}
