@@ -82,27 +82,23 @@ func sessionExists(t testing.TB, addr, id string) bool {
 }
 
 func TestWillRetainedAndQoS(t *testing.T) {
-	addr, _ := startServer(t, Options{})
+	addr, srv := startServer(t, Options{})
 	c := dial(t, addr, packet.V311)
 	cp := willConnect("wr", packet.V311, 0)
 	cp.Will.Retain = true
 	cp.Will.QoS = 2
 	c.connect(cp)
 	c.nc.Close()
+	waitFor(t, "retained will", func() bool { return srv.store.RetainedCount() == 1 })
 	w := connected(t, addr, packet.V311, "wr-watch")
-	waitFor(t, "retained will", func() bool {
-		w.subscribe(1, sub("will/wr", 2))
-		got := w.sync()
-		for _, g := range got {
-			if p := g.(*packet.Publish); p.Retain && p.QoS == 2 && string(p.Payload) == "gone" {
-				w.send(&packet.Pubrec{PacketID: p.PacketID})
-				recvAs[*packet.Pubrel](w)
-				w.send(&packet.Pubcomp{PacketID: p.PacketID})
-				return true
-			}
-		}
-		return false
-	})
+	w.subscribe(1, sub("will/wr", 2))
+	p := recvAs[*packet.Publish](w)
+	if !p.Retain || p.QoS != 2 || string(p.Payload) != "gone" {
+		t.Fatalf("got %q retain %v QoS %d, want retained will \"gone\" at QoS 2", p.Payload, p.Retain, p.QoS)
+	}
+	w.send(&packet.Pubrec{PacketID: p.PacketID})
+	recvAs[*packet.Pubrel](w)
+	w.send(&packet.Pubcomp{PacketID: p.PacketID})
 }
 
 func TestWillDelay(t *testing.T) {
