@@ -251,3 +251,24 @@ func TestWillDelaySessionEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestWillMessageExpiry checks that a will's Message Expiry Interval runs
+// from when the will is published, after its Will Delay Interval, not from
+// when the connection ended (MQTT 5.0 section 3.1.3.2.4).
+func TestWillMessageExpiry(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	watcher := connected(t, addr, packet.V5, "wx-watch")
+	watcher.subscribe(1, sub("will/#", 1))
+	c := dial(t, addr, packet.V5)
+	cp := willConnect("wx", packet.V5, 0)
+	cp.CleanStart = false
+	cp.Props.SetUint(packet.PropSessionExpiry, 60)
+	cp.Will.Props.SetUint(packet.PropWillDelay, 1)
+	cp.Will.Props.SetUint(packet.PropMessageExpiry, 1)
+	c.connect(cp)
+	c.nc.Close()
+	got := recvAs[*packet.Publish](watcher)
+	if got.Topic != "will/wx" || got.Props.MessageExpiry != 1 {
+		t.Errorf("will %q with Message Expiry %d, want will/wx with 1", got.Topic, got.Props.MessageExpiry)
+	}
+}

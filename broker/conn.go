@@ -402,7 +402,7 @@ func (s *Server) takeSession(c *conn, id string, clean bool, expiry uint32) (*se
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.publish(will, nil)
+			s.publishWill(will)
 		}()
 	}
 	return ss, present
@@ -447,7 +447,7 @@ func (c *conn) cleanup() {
 		ss.mu.Unlock()
 		s.mu.Unlock()
 		if will != nil && (c.willDelay == 0 || !resumed) {
-			s.publish(will, nil)
+			s.publishWill(will)
 		}
 		return
 	}
@@ -477,7 +477,7 @@ func (c *conn) cleanup() {
 	}
 	s.mu.Unlock()
 	if will != nil {
-		s.publish(will, nil)
+		s.publishWill(will)
 	}
 }
 
@@ -491,7 +491,7 @@ func (s *Server) delayedWill(ss *session, will *Message) {
 	}
 	ss.mu.Unlock()
 	if ok && s.running() {
-		s.publish(will, nil)
+		s.publishWill(will)
 	}
 }
 
@@ -504,8 +504,22 @@ func (c *conn) willMessage() *Message {
 	m := &Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, From: c.clientID}
 	if c.version == packet.V5 {
 		m.Props = forwardProps(&w.Props, time.Now(), &m.Expires)
+		if w.Props.Has(packet.PropMessageExpiry) && w.Props.MessageExpiry > 0 {
+			m.Expires = time.Time{}
+			m.lifetime = time.Duration(w.Props.MessageExpiry) * time.Second
+		}
 	}
 	return m
+}
+
+// publishWill publishes a will; its Message Expiry Interval starts now.
+func (s *Server) publishWill(will *Message) {
+	if will.lifetime > 0 {
+		m := *will
+		m.Expires = time.Now().Add(m.lifetime)
+		will = &m
+	}
+	s.publish(will, nil)
 }
 
 // forwardProps returns the properties of an incoming PUBLISH or will that

@@ -382,6 +382,6 @@ func (s *Server) expireSession(ss *session) {
 	s.mu.Unlock()
 	if will != nil {
 		// The session ends before the Will Delay Interval [MQTT-3.1.3-9].
-		s.publish(will, nil)
+		s.publishWill(will)
 	}
 }

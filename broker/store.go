@@ -19,6 +19,10 @@ type Message struct {
 	Props   packet.Properties
 	Expires time.Time // zero: never
 	From    string    // publishing client id, for No Local
+
+	// lifetime is a will's Message Expiry Interval, which runs from when
+	// the will is published; publishWill sets Expires from it.
+	lifetime time.Duration
 }
 
 // expired reports whether m's Message Expiry Interval has passed at now.
