@@ -272,3 +272,46 @@ func TestWillMessageExpiry(t *testing.T) {
 		t.Errorf("will %q with Message Expiry %d, want will/wx with 1", got.Topic, got.Props.MessageExpiry)
 	}
 }
+
+// TestInboundQoS2AcrossReconnect checks exactly-once delivery of a QoS 2
+// message whose flow spans two connections of a persistent session: the
+// PUBLISH re-sent with DUP is acknowledged, not delivered again, and the
+// PUBREL on the new connection completes it [MQTT-4.3.3-9] [MQTT-4.4.0-1].
+func TestInboundQoS2AcrossReconnect(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			topic := "q2r/" + v.String()
+			s := connected(t, addr, v, "q2r-sub-"+v.String())
+			s.subscribe(1, sub(topic, 2))
+			id := "q2r-pub-" + v.String()
+			p, _ := persistent(t, addr, v, id)
+			pub := &packet.Publish{Topic: topic, QoS: 2, PacketID: 5, Payload: []byte("once")}
+			p.send(pub)
+			recvAs[*packet.Pubrec](p)
+			p.nc.Close()
+
+			p, ack := persistent(t, addr, v, id)
+			if !ack.SessionPresent {
+				t.Fatalf("CONNACK session present = false, want true")
+			}
+			pub.Dup = true
+			p.send(pub)
+			recvAs[*packet.Pubrec](p)
+			p.send(&packet.Pubrel{PacketID: 5})
+			if comp := recvAs[*packet.Pubcomp](p); comp.ReasonCode != packet.Success {
+				t.Errorf("PUBCOMP reason = %v, want success", comp.ReasonCode)
+			}
+			n := 0
+			for _, pk := range s.sync() {
+				if pk, ok := pk.(*packet.Publish); ok {
+					n++
+					s.send(&packet.Pubrec{PacketID: pk.PacketID})
+				}
+			}
+			if n != 1 {
+				t.Errorf("subscriber got %d deliveries, want exactly 1", n)
+			}
+		})
+	}
+}

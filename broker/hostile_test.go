@@ -34,6 +34,14 @@ func TestMalformedV5(t *testing.T) {
 		// PUBLISH "a" with a Subscription Identifier property (0x0B 1).
 		{"PUBLISH with subscription id", []byte{0x30, 0x06, 0, 1, 'a', 2, 0x0B, 1}, packet.ProtocolError},
 		{"invalid UTF-8 topic", []byte{0x30, 0x05, 0, 2, 0xC0, 0xAF, 0}, packet.MalformedPacket},
+		// The spec calls this a Protocol Error; 0x90 is the more specific code.
+		{"empty topic without alias", []byte{0x30, 0x03, 0, 0, 0}, packet.TopicNameInvalid},
+		{"U+0000 in topic", []byte{0x30, 0x05, 0, 2, 'a', 0, 0}, packet.MalformedPacket},
+		{"surrogate in topic", []byte{0x30, 0x06, 0, 3, 0xED, 0xA0, 0x80, 0}, packet.MalformedPacket},
+		{"alias 0", []byte{0x30, 0x07, 0, 1, 'a', 3, 0x23, 0, 0}, packet.ProtocolError}, // [MQTT-3.3.2-8]
+		{"SUBSCRIBE reserved option bits", []byte{0x82, 0x07, 0, 1, 0, 0, 1, 'a', 0xC0}, packet.MalformedPacket},
+		{"SUBSCRIBE retain handling 3", []byte{0x82, 0x07, 0, 1, 0, 0, 1, 'a', 0x30}, packet.ProtocolError},
+		{"PUBREL unknown reason", []byte{0x62, 0x03, 0, 1, 0x05}, packet.ProtocolError},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

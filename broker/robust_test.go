@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -265,5 +267,91 @@ func TestOversizedConnect(t *testing.T) {
 	}
 	if n := auth.calls.Load(); n != 0 {
 		t.Errorf("Authenticate called %d times for an oversized CONNECT, want 0", n)
+	}
+}
+
+// TestDeepTopics publishes and subscribes with about 30,000 topic levels:
+// matching neither overflows nor stalls, and the message arrives.
+func TestDeepTopics(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	deep := strings.Repeat("a/", 30000) + "z"
+	s := connected(t, addr, packet.V5, "deep-sub")
+	s.subscribe(1, sub("#", 0), sub(strings.Repeat("+/", 30000)+"#", 0), sub(deep, 0))
+	p := connected(t, addr, packet.V5, "deep-pub")
+	start := time.Now()
+	p.publish(&packet.Publish{Topic: deep, QoS: 1, PacketID: 1, Payload: []byte("x")})
+	got := s.sync()
+	if len(got) != 1 {
+		t.Fatalf("got %d packets, want one PUBLISH for three matching subscriptions", len(got))
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("routing a 30,000-level topic took %v", d)
+	}
+}
+
+// TestQoS2SameIDFlood sends 10,000 QoS 2 PUBLISH packets with one packet
+// id and never a PUBREL: one message is delivered and one id is held.
+func TestQoS2SameIDFlood(t *testing.T) {
+	addr, srv := startServer(t, Options{})
+	s := connected(t, addr, packet.V311, "q2f-sub")
+	s.subscribe(1, sub("q2f", 0))
+	p := connected(t, addr, packet.V311, "q2f-pub")
+	bw := bufio.NewWriter(p.nc)
+	for range 10000 {
+		packet.Write(bw, &packet.Publish{Topic: "q2f", QoS: 2, PacketID: 1, Payload: []byte("x")}, p.v)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, pk := range p.sync() {
+		if _, ok := pk.(*packet.Pubrec); ok {
+			n++
+		}
+	}
+	if n != 10000 {
+		t.Errorf("got %d PUBREC, want 10000", n)
+	}
+	if got := s.sync(); len(got) != 1 {
+		t.Errorf("subscriber got %d packets, want 1 PUBLISH", len(got))
+	}
+	srv.mu.Lock()
+	ss := srv.sessions["q2f-pub"]
+	srv.mu.Unlock()
+	ss.mu.Lock()
+	held := len(ss.inQoS2)
+	ss.mu.Unlock()
+	if held != 1 {
+		t.Errorf("%d inbound QoS 2 ids held, want 1", held)
+	}
+}
+
+// TestManyFilters subscribes to 10,000 filters in one SUBSCRIBE and
+// unsubscribes them in one UNSUBSCRIBE, in reasonable time.
+func TestManyFilters(t *testing.T) {
+	addr, srv := startServer(t, Options{})
+	c := connected(t, addr, packet.V5, "many")
+	subs := make([]packet.Subscription, 10000)
+	filters := make([]string, len(subs))
+	for i := range subs {
+		filters[i] = "many/" + strconv.Itoa(i) + "/+"
+		subs[i] = sub(filters[i], 1)
+	}
+	start := time.Now()
+	if ack := c.subscribe(1, subs...); len(ack.ReasonCodes) != len(subs) {
+		t.Fatalf("SUBACK has %d reason codes, want %d", len(ack.ReasonCodes), len(subs))
+	}
+	c.send(&packet.Unsubscribe{PacketID: 2, Filters: filters})
+	if ack := recvAs[*packet.Unsuback](c); len(ack.ReasonCodes) != len(filters) {
+		t.Fatalf("UNSUBACK has %d reason codes, want %d", len(ack.ReasonCodes), len(filters))
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("10,000 filters took %v", d)
+	}
+	srv.tree.mu.RLock()
+	left := srv.tree.count
+	srv.tree.mu.RUnlock()
+	if left != 0 {
+		t.Errorf("%d subscriptions left in the tree, want 0", left)
 	}
 }
