@@ -315,3 +315,30 @@ func TestInboundQoS2AcrossReconnect(t *testing.T) {
 		})
 	}
 }
+
+// TestTakeoverOfCleanSession checks that a session that lasts only as
+// long as its network connection (3.1.1 Clean Session 1, v5 Session
+// Expiry 0) ends when a new connection takes its client id over, even one
+// asking to resume: Session Present is 0 and the old subscriptions are
+// gone [MQTT-3.1.2-6] [MQTT-3.2.2-2].
+func TestTakeoverOfCleanSession(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			id := "tcs-" + v.String()
+			topic := "tcs/" + v.String()
+			old := connected(t, addr, v, id)
+			old.subscribe(1, sub(topic, 1))
+			c, ack := persistent(t, addr, v, id)
+			if ack.SessionPresent {
+				t.Errorf("CONNACK session present = true, want false (the old session ended with its connection)")
+			}
+			old.closed()
+			p := connected(t, addr, v, id+"-pub")
+			p.publish(&packet.Publish{Topic: topic, QoS: 1, PacketID: 1, Payload: []byte("x")})
+			if got := c.sync(); len(got) != 0 {
+				t.Errorf("got %v, want nothing: the old session's subscription went with it", got)
+			}
+		})
+	}
+}

@@ -364,12 +364,15 @@ func (s *Server) takeSession(c *conn, id string, clean bool, expiry uint32) (*se
 	var will *Message
 	if old := s.sessions[id]; old != nil {
 		old.mu.Lock()
+		// A session that lasts only as long as its connection (Clean
+		// Session 1, Session Expiry 0) ends with it [MQTT-3.1.2-6].
+		resume := !clean && old.persistent
 		oc := old.conn
 		old.conn = nil
 		if oc != nil {
-			oc.takenOver, oc.resumed = true, !clean
+			oc.takenOver, oc.resumed = true, resume
 		}
-		if clean {
+		if !resume {
 			will = old.pendingWill // the session ends [MQTT-3.1.3-9]
 		}
 		old.stopTimers() // a reconnect cancels a delayed will
@@ -377,7 +380,7 @@ func (s *Server) takeSession(c *conn, id string, clean bool, expiry uint32) (*se
 		if oc != nil {
 			oc.takeover()
 		}
-		if clean {
+		if !resume {
 			delete(s.sessions, id)
 			old.end()
 		} else {

@@ -132,11 +132,9 @@ func TestConnectTakeover(t *testing.T) {
 	for _, v := range []packet.Version{packet.V311, packet.V5} {
 		t.Run(v.String(), func(t *testing.T) {
 			id := "dup-" + v.String()
-			old := dial(t, addr, v)
-			old.connect(&packet.Connect{ClientID: id})
+			old, _ := persistent(t, addr, v, id)
 			old.subscribe(1, sub("take/"+v.String(), 1))
-			c := dial(t, addr, v)
-			ack := c.connect(&packet.Connect{ClientID: id})
+			c, ack := persistent(t, addr, v, id)
 			if !ack.SessionPresent {
 				t.Errorf("CONNACK session present = false, want true (session handed over)")
 			}
