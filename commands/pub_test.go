@@ -46,8 +46,21 @@ func TestPubLinesReconnects(t *testing.T) {
 	pubDone := make(chan error, 1)
 	go func() { pubDone <- pub.Wait() }()
 	b.waitLog(t, `as linepub `, 1)
+	// A first subscriber sees "before" arrive, so that it is not sent
+	// again after the restart.
+	first := exec.Command("mqtool", "sub", "-p", b.port, "-i", "firstsub", "-t", "l/t", "-C", "1", "-W", "20")
+	first.Env = env
+	var firstOut strings.Builder
+	first.Stdout = &firstOut
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.waitLog(t, `firstsub subscribed to l/t`, 1)
 	if _, err := stdin.Write([]byte("before\n")); err != nil {
 		t.Fatal(err)
+	}
+	if err := first.Wait(); err != nil || firstOut.String() != "before\n" {
+		t.Fatalf("first sub: %v, printed %q, want %q", err, firstOut.String(), "before\n")
 	}
 
 	b.stop()
