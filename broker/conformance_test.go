@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -341,4 +342,54 @@ func TestTakeoverOfCleanSession(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOrderedTopic checks that messages from one publisher on one topic
+// reach a subscriber in the order published, through the inflight window,
+// the queue and a reconnect in between [MQTT-4.6.0-5] [MQTT-4.6.0-6].
+func TestOrderedTopic(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	connect := func() *tc {
+		c := dial(t, addr, packet.V5)
+		cp := &packet.Connect{ClientID: "order-sub"}
+		cp.Props.SetUint(packet.PropSessionExpiry, 60)
+		cp.Props.SetUint(packet.PropReceiveMaximum, 5)
+		c.connect(cp)
+		return c
+	}
+	s := connect()
+	s.subscribe(1, sub("order", 2))
+	p := connected(t, addr, packet.V5, "order-pub")
+	const n = 200
+	for i := range n {
+		p.publish(&packet.Publish{Topic: "order", QoS: packet.QoS(1 + i%2), PacketID: uint16(i + 1), Payload: []byte(strconv.Itoa(i))})
+	}
+	next := 0
+	take := func(c *tc, upTo int) {
+		t.Helper()
+		for next < upTo {
+			switch pk := c.recv().(type) {
+			case *packet.Publish:
+				got, _ := strconv.Atoi(string(pk.Payload))
+				switch {
+				case got == next:
+					next++
+				case pk.Dup && got < next:
+					// Re-sent after the reconnect, seen before it.
+				default:
+					t.Fatalf("delivery %d has payload %s (dup %v), want %d", next, pk.Payload, pk.Dup, next)
+				}
+				if pk.QoS == packet.AtLeastOnce {
+					c.send(&packet.Puback{PacketID: pk.PacketID})
+				} else {
+					c.send(&packet.Pubrec{PacketID: pk.PacketID})
+				}
+			case *packet.Pubrel:
+				c.send(&packet.Pubcomp{PacketID: pk.PacketID})
+			}
+		}
+	}
+	take(s, n/2)
+	s.nc.Close()
+	take(connect(), n)
 }
