@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"context"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -392,4 +394,57 @@ func TestOrderedTopic(t *testing.T) {
 	take(s, n/2)
 	s.nc.Close()
 	take(connect(), n)
+}
+
+// gateAuth holds the first publish authorization until release is closed.
+type gateAuth struct {
+	AllowAll
+	first   atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (a *gateAuth) Authorize(_ context.Context, _ Client, acc Access, _ string) bool {
+	if acc == AccessPublish && a.first.CompareAndSwap(false, true) {
+		close(a.held)
+		<-a.release
+	}
+	return true
+}
+
+// TestInboundQoS2Takeover: a QoS 2 PUBLISH still being handled by a
+// connection that is taken over, and re-sent with DUP on the new
+// connection, is delivered once [MQTT-4.3.3-9].
+func TestInboundQoS2Takeover(t *testing.T) {
+	auth := &gateAuth{held: make(chan struct{}), release: make(chan struct{})}
+	addr, _ := startServer(t, Options{Auth: auth})
+	s := connected(t, addr, packet.V311, "q2t-sub")
+	s.subscribe(1, sub("q2t", 2))
+	old, _ := persistent(t, addr, packet.V311, "q2t-pub")
+	pub := &packet.Publish{Topic: "q2t", QoS: 2, PacketID: 3, Payload: []byte("once")}
+	old.send(pub)
+	select {
+	case <-auth.held:
+	case <-time.After(testTimeout):
+		close(auth.release)
+		t.Fatal("the first PUBLISH never reached authorization")
+	}
+	c, _ := persistent(t, addr, packet.V311, "q2t-pub")
+	pub.Dup = true
+	c.send(pub)
+	recvAs[*packet.Pubrec](c)
+	close(auth.release)
+	c.send(&packet.Pubrel{PacketID: 3})
+	recvAs[*packet.Pubcomp](c)
+	waitFor(t, "the old connection to finish", func() bool { return old.closedNow() })
+	n := 0
+	for _, pk := range s.sync() {
+		if pk, ok := pk.(*packet.Publish); ok {
+			n++
+			s.send(&packet.Pubrec{PacketID: pk.PacketID})
+		}
+	}
+	if n != 1 {
+		t.Errorf("subscriber got %d deliveries, want 1", n)
+	}
 }

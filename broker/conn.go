@@ -640,9 +640,15 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 		}
 	}
 	if p.QoS == packet.ExactlyOnce {
+		// The id is held from here, not only once the message is routed,
+		// so that the same PUBLISH re-sent on a connection that took this
+		// one over is not delivered twice either.
 		ss.mu.Lock()
 		_, dup := ss.inQoS2[p.PacketID]
-		n := len(ss.inQoS2)
+		over := !dup && c.version == packet.V5 && len(ss.inQoS2) >= c.recvMax
+		if !dup && !over {
+			ss.inQoS2[p.PacketID] = struct{}{}
+		}
 		ss.mu.Unlock()
 		if dup {
 			// Exactly once: a re-sent PUBLISH before PUBREL is not
@@ -650,7 +656,7 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 			c.enqueue(&packet.Pubrec{PacketID: p.PacketID})
 			return nil
 		}
-		if c.version == packet.V5 && n >= c.recvMax {
+		if over {
 			return fmt.Errorf("broker: more than %d QoS 2 messages unacknowledged: %w", c.recvMax, packet.ReceiveMaximumExceeded) // [MQTT-3.3.4-9]
 		}
 	}
@@ -671,10 +677,11 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 	case packet.AtLeastOnce:
 		c.enqueue(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc})
 	case packet.ExactlyOnce:
-		if !rc.IsError() {
+		if rc.IsError() {
 			ss.mu.Lock()
-			ss.inQoS2[p.PacketID] = struct{}{}
+			delete(ss.inQoS2, p.PacketID)
 			ss.mu.Unlock()
+		} else {
 			s.store.PutInbound(ss.id, p.PacketID)
 		}
 		c.enqueue(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc})

@@ -247,3 +247,15 @@ func (l *logs) contains(s string) bool {
 func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
+
+// closedNow reports whether the server has closed the connection, reading
+// and discarding anything it sent before.
+func (c *tc) closedNow() bool {
+	for {
+		_, err := c.read(10 * time.Millisecond)
+		if err == nil {
+			continue
+		}
+		return !errors.Is(err, os.ErrDeadlineExceeded)
+	}
+}
