@@ -448,3 +448,34 @@ func TestInboundQoS2Takeover(t *testing.T) {
 		t.Errorf("subscriber got %d deliveries, want 1", n)
 	}
 }
+
+// TestRequestProblemInformationZero checks that a client that set Request
+// Problem Information to 0 gets no Reason String or User Property on
+// acknowledgements, refusals included [MQTT-3.1.2-29].
+func TestRequestProblemInformationZero(t *testing.T) {
+	addr, _ := startServer(t, Options{Auth: testAuth{}})
+	c := dial(t, addr, packet.V5)
+	cp := &packet.Connect{ClientID: "rpi0", CleanStart: true}
+	cp.Props.SetUint(packet.PropRequestProblemInfo, 0)
+	c.connect(cp)
+	check := func(what string, pr *packet.Properties) {
+		t.Helper()
+		if pr.Has(packet.PropReasonString) || pr.Has(packet.PropUser) {
+			t.Errorf("%s has reason string %q or user properties %v, want neither", what, pr.ReasonString, pr.User)
+		}
+	}
+	ack := c.subscribe(1, sub("secret/x", 1), sub("ok/x", 1))
+	check("SUBACK", &ack.Props)
+	c.send(&packet.Publish{Topic: "secret/x", QoS: 1, PacketID: 2, Payload: []byte("x")})
+	pa := recvAs[*packet.Puback](c)
+	check("PUBACK", &pa.Props)
+	c.send(&packet.Publish{Topic: "secret/x", QoS: 2, PacketID: 3, Payload: []byte("x")})
+	pr := recvAs[*packet.Pubrec](c)
+	check("PUBREC", &pr.Props)
+	c.send(&packet.Pubrel{PacketID: 99})
+	pc := recvAs[*packet.Pubcomp](c)
+	check("PUBCOMP", &pc.Props)
+	c.send(&packet.Unsubscribe{PacketID: 4, Filters: []string{"none"}})
+	ua := recvAs[*packet.Unsuback](c)
+	check("UNSUBACK", &ua.Props)
+}
