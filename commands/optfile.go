@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -51,7 +52,69 @@ func prepareArgs(app *cli.App, args []string) ([]string, error) {
 	if hasProperty {
 		rest = joinPropertyArgs(rest, valueFlags)
 	}
+	if cmd.Name == "pub" || cmd.Name == "sub" || cmd.Name == "rr" {
+		if err := checkFlags(cmd, rest, valueFlags); err != nil {
+			return nil, err
+		}
+	}
 	return append([]string{args[0], args[1]}, rest...), nil
+}
+
+// missingValue names what each flag's value is, for mosquitto's
+// "-t argument given but no topic specified."
+var missingValue = map[string]string{
+	"A": "address", "C": "count", "F": "format", "I": "id prefix", "L": "URL", "P": "password",
+	"T": "topic filter", "U": "unsubscribe topic", "W": "timeout", "e": "response topic",
+	"f": "file", "h": "host", "i": "id", "k": "keepalive", "m": "message", "p": "port",
+	"q": "QoS", "t": "topic", "u": "username", "x": "session expiry interval",
+	"cafile": "file", "capath": "directory", "cert": "file", "key": "file",
+	"protocol-version": "version", "random-filter": "chance", "repeat": "count",
+	"repeat-delay": "time", "tls-alpn": "protocol", "tls-version": "version",
+	"unix": "socket path", "will-payload": "will payload", "will-qos": "will QoS",
+	"will-topic": "will topic",
+}
+
+// checkFlags reports, as mosquitto does, the first option in args that cmd
+// does not have (spelt as given) and a last option missing its value. It
+// stops at the first positional argument, which the flag parser leaves for
+// the command to reject.
+func checkFlags(cmd *cli.Command, args []string, valueFlags map[string]bool) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return nil
+		}
+		name, hasValue := flagName(a)
+		if name == "" {
+			return nil
+		}
+		takesValue, known := valueFlags[name]
+		if !known && name != "help" {
+			return usagef(cmd.Name, "Unknown option '%s'.", a)
+		}
+		if !takesValue || hasValue {
+			continue
+		}
+		if i == len(args)-1 {
+			spelt := "--" + name
+			for _, f := range cmd.Flags {
+				if names := f.Names(); slices.Contains(names, name) {
+					for _, n := range names {
+						if len(n) == 1 {
+							spelt = "-" + n
+						}
+					}
+				}
+			}
+			what, ok := missingValue[strings.TrimLeft(spelt, "-")]
+			if !ok {
+				what = "value"
+			}
+			return usagef(cmd.Name, "%s argument given but no %s specified.", spelt, what)
+		}
+		i++
+	}
+	return nil
 }
 
 // optionFileArgs returns the arguments in the options file for cmd: the

@@ -45,7 +45,6 @@ type pubOptions struct {
 	retain      bool
 	mode        pubMode
 	message     []byte
-	file        string
 	repeat      int
 	repeatDelay time.Duration
 	props       packet.Properties
@@ -176,7 +175,6 @@ func newPubOptions(c *cli.Context, s *format.Streams) (*pubOptions, error) {
 		qos:         packet.QoS(qos),
 		retain:      c.Bool("retain"),
 		mode:        mode,
-		file:        c.String("file"),
 		repeat:      c.Int("repeat"),
 		repeatDelay: time.Duration(delay * float64(time.Second)),
 		props:       cn.Props.Publish,
@@ -187,29 +185,44 @@ func newPubOptions(c *cli.Context, s *format.Streams) (*pubOptions, error) {
 	case cn.HasURLTopic:
 		o.topic = cn.URLTopic
 	}
-	switch mode {
-	case msgCmd:
-		o.message = []byte(c.String("message"))
-	case msgFile:
-		b, err := os.ReadFile(o.file)
-		if err != nil {
-			return nil, &ExitError{Code: 1, Err: fmt.Errorf("Error loading input file \"%s\".", o.file), Silent: printNow(s, cn.Quiet, "Error loading input file \"%s\".", o.file)}
-		}
-		o.message = b
-	case msgStdinFile:
-		b, err := readAll(c.Context, s)
-		if errors.Is(err, errInterrupted) {
-			return nil, interrupted()
-		}
-		if err != nil || len(b) == 0 {
-			return nil, &ExitError{Code: 1, Err: errors.New("Error loading input from stdin."), Silent: printNow(s, cn.Quiet, "Error loading input from stdin.")}
-		}
-		o.message = b
+	if o.message, err = loadMessage(c, s, mode, cn.Quiet); err != nil {
+		return nil, err
 	}
 	if (!c.IsSet("topic") && !cn.HasURLTopic) || mode == msgNone {
 		return nil, usagef(cmd, "Both topic and message must be supplied.")
 	}
 	return o, nil
+}
+
+// loadMessage returns the payload of -m, -f or -s (nil for the other
+// modes), with mosquitto's messages when a file or stdin cannot be read.
+func loadMessage(c *cli.Context, s *format.Streams, mode pubMode, quiet bool) ([]byte, error) {
+	switch mode {
+	case msgCmd:
+		return []byte(c.String("message")), nil
+	case msgFile:
+		name := c.String("file")
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, &ExitError{Code: 1, Err: err, Silent: printNow(s, quiet,
+				"Error: Unable to open file \"%s\".\nError loading input file \"%s\".", name, name)}
+		}
+		return b, nil
+	case msgStdinFile:
+		b, err := readAll(c.Context, s)
+		if errors.Is(err, errInterrupted) {
+			return nil, interrupted()
+		}
+		if err == nil && len(b) == 0 {
+			return nil, &ExitError{Code: 1, Err: errors.New("zero length input"), Silent: printNow(s, quiet,
+				"Error: Zero length input.\nError loading input from stdin.")}
+		}
+		if err != nil {
+			return nil, &ExitError{Code: 1, Err: err, Silent: printNow(s, quiet, "Error loading input from stdin.")}
+		}
+		return b, nil
+	}
+	return nil, nil
 }
 
 // printNow prints a mosquitto runtime error line unless quiet, and
@@ -434,8 +447,6 @@ func redial(ctx context.Context, opts client.Options) (*client.Client, error) {
 		delay = min(delay*2, 5*time.Second)
 	}
 }
-
-func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
 // errInterrupted is an interrupt while waiting for input.
 var errInterrupted = errors.New("interrupted")

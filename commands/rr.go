@@ -105,31 +105,15 @@ func newRROptions(c *cli.Context, s *format.Streams) (*rrOptions, error) {
 	if c.Bool("latency") {
 		cn.Options.NoDelay = true
 	}
-	po := &pubOptions{conn: cn, qos: sub.QoS, mode: mode, file: c.String("file"), repeat: 1, props: cn.Props.Publish}
+	po := &pubOptions{conn: cn, qos: sub.QoS, mode: mode, repeat: 1, props: cn.Props.Publish}
 	switch {
 	case c.IsSet("topic"):
 		po.topic = c.String("topic")
 	case cn.HasURLTopic:
 		po.topic = cn.URLTopic
 	}
-	switch mode {
-	case msgCmd:
-		po.message = []byte(c.String("message"))
-	case msgFile:
-		b, err := readFile(po.file)
-		if err != nil {
-			return nil, &ExitError{Code: 1, Err: err, Silent: printNow(s, cn.Quiet, "Error loading input file \"%s\".", po.file)}
-		}
-		po.message = b
-	case msgStdinFile:
-		b, err := readAll(c.Context, s)
-		if errors.Is(err, errInterrupted) {
-			return nil, interrupted()
-		}
-		if err != nil || len(b) == 0 {
-			return nil, &ExitError{Code: 1, Err: errors.New("Error loading input from stdin."), Silent: printNow(s, cn.Quiet, "Error loading input from stdin.")}
-		}
-		po.message = b
+	if po.message, err = loadMessage(c, s, mode, cn.Quiet); err != nil {
+		return nil, err
 	}
 	if (!c.IsSet("topic") && !cn.HasURLTopic) || mode == msgNone || !c.IsSet("e") {
 		return nil, usagef(cmd, "All of topic, message, and response topic must be supplied.")

@@ -56,7 +56,7 @@ func outputFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "json", Category: catOutput,
 			Usage: "print one JSON object per line (topic, qos, retain, properties, payload; a non-UTF-8 payload is base64 with \"encoding\":\"base64\"); overrides -F and -v (default: false)"},
 		&cli.StringFlag{Name: "color", Value: "auto", Category: catOutput,
-			Usage: "colour output: auto (on a terminal, unless NO_COLOR is set), always or never"},
+			Usage: "colour output `WHEN`: auto (on a terminal, unless NO_COLOR is set), always or never (default: auto)"},
 	}
 }
 
@@ -94,7 +94,7 @@ func subscriptionFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "retain-as-published", Category: catSubscription,
 			Usage: "MQTT 5: keep the retain flag of forwarded messages (default: false)"},
 		&cli.StringFlag{Name: "retain-handling", Category: catSubscription,
-			Usage: "MQTT 5: send retained messages `always`, only for a `new` subscription, or `never` (default: always)"},
+			Usage: "MQTT 5: when the broker sends retained messages, `WHEN`: always, new (only for a new subscription) or never (default: always)"},
 		&cli.BoolFlag{Name: "no-local", Category: catSubscription,
 			Usage: "MQTT 5: do not receive this client's own messages (default: false)"},
 	}

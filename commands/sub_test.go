@@ -100,3 +100,24 @@ func TestFlagDocs(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagPlaceholders checks that each flag's --help placeholder is the
+// one meant: urfave/cli takes the first `quoted` word of a usage as the
+// placeholder, so a usage may quote only its placeholder, in capitals.
+func TestFlagPlaceholders(t *testing.T) {
+	s := &format.Streams{}
+	for _, cmd := range []*cli.Command{pubCommand(s), subCommand(s), rrCommand(s)} {
+		for _, f := range cmd.Flags {
+			df, ok := f.(cli.DocGenerationFlag)
+			if !ok {
+				continue
+			}
+			parts := strings.Split(df.GetUsage(), "`")
+			for i := 1; i < len(parts); i += 2 {
+				if w := parts[i]; w != strings.ToUpper(w) || (i > 1 && w != parts[1]) {
+					t.Errorf("%s --%s usage quotes %q, which is not its placeholder: %q", cmd.Name, f.Names()[0], w, df.GetUsage())
+				}
+			}
+		}
+	}
+}

@@ -75,17 +75,17 @@ _mqtool_bench() {
         '--hgrm=[write each latency histogram'\''s percentile distribution (HdrHistogram .hgrm text, values in ms) into DIR as qos<N>-<e2e|e2e_u|ack|ack_u>.hgrm (default\: none)]:hgrm:_files -/' \
         '*--threshold=[fail (exit 1) unless every QoS run meets COND, e.g. '\''e2e.p99<5ms'\'', '\''lost=0'\'', '\''ack.p50<=2ms'\'', '\''recv.rate>=1000'\''; metrics e2e|e2e_u|ack|ack_u .p50|.p90|.p99|.p99.9|.p99.99|.max|.mean, sent, recv, lost, dup, reordered, late, failed, sent.rate, recv.rate (msg/s), sent.mbps, recv.mbps (MB/s), cpu (%); repeatable (default\: none)]:threshold: ' \
         '--color=[colour the table\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
-        '(--host -h)--host=[broker host name or address (default localhost)]:host: ' \
-        '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
-        '(--port -p)--port=[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
-        '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--host -h)--host=[broker host name or address (default\: localhost)]:host: ' \
+        '(--host -h)-h[broker host name or address (default\: localhost)]:host: ' \
+        '(--port -p)--port=[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)-p[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
         '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
         '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
         '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
         '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
@@ -96,11 +96,11 @@ _mqtool_bench() {
         '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
-        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
+        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default\: 0, or ∞ with -c)]:x: ' \
         '(--username -u)--username=[user NAME (default\: none)]:username: ' \
         '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw=[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)--pw=[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)-P[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
         '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
         '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
         '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
@@ -112,7 +112,7 @@ _mqtool_bench() {
         '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
         '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
         '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: either)]:tls-version:(tlsv1.2 tlsv1.3)' \
         '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
         '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
         '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
@@ -150,17 +150,17 @@ _mqtool_bench_conn() {
         '--i-know-its-shared[lift the limits against a non-loopback host (10 clients, 10 conn/s)]' \
         '--json=[write the result as JSON to FILE, - for stdout instead of the summary (default\: none)]:json:_files' \
         '--color=[colour the summary\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
-        '(--host -h)--host=[broker host name or address (default localhost)]:host: ' \
-        '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
-        '(--port -p)--port=[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
-        '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--host -h)--host=[broker host name or address (default\: localhost)]:host: ' \
+        '(--host -h)-h[broker host name or address (default\: localhost)]:host: ' \
+        '(--port -p)--port=[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)-p[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
         '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
         '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
         '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
         '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
@@ -171,11 +171,11 @@ _mqtool_bench_conn() {
         '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
-        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
+        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default\: 0, or ∞ with -c)]:x: ' \
         '(--username -u)--username=[user NAME (default\: none)]:username: ' \
         '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw=[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)--pw=[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)-P[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
         '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
         '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
         '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
@@ -187,7 +187,7 @@ _mqtool_bench_conn() {
         '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
         '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
         '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: either)]:tls-version:(tlsv1.2 tlsv1.3)' \
         '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
         '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
         '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
@@ -242,17 +242,17 @@ _mqtool_pub() {
         '(--stdin-file -s)-s[send the whole of stdin as one message (default\: false)]' \
         '(--null-message -n)--null-message[send a zero-length message (default\: false)]' \
         '(--null-message -n)-n[send a zero-length message (default\: false)]' \
-        '(--host -h)--host=[broker host name or address (default localhost)]:host: ' \
-        '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
-        '(--port -p)--port=[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
-        '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '(--host -h)--host=[broker host name or address (default\: localhost)]:host: ' \
+        '(--host -h)-h[broker host name or address (default\: localhost)]:host: ' \
+        '(--port -p)--port=[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)-p[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
         '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
         '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
         '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
         '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
@@ -263,11 +263,11 @@ _mqtool_pub() {
         '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
-        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
+        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default\: 0, or ∞ with -c)]:x: ' \
         '(--username -u)--username=[user NAME (default\: none)]:username: ' \
         '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw=[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)--pw=[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)-P[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
         '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
         '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
         '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
@@ -279,7 +279,7 @@ _mqtool_pub() {
         '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
         '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
         '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: either)]:tls-version:(tlsv1.2 tlsv1.3)' \
         '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
         '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
         '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
@@ -311,7 +311,7 @@ _mqtool_rr() {
         '(--qos -q)-q[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
         '-R[do not print retained messages; at MQTT 5 asks for none (retain handling never) (default\: false)]' \
         '--retain-as-published[MQTT 5\: keep the retain flag of forwarded messages (default\: false)]' \
-        '--retain-handling=[MQTT 5\: send retained messages always, only for a `new` subscription, or `never` (default\: always)]:retain-handling:(always new never)' \
+        '--retain-handling=[MQTT 5\: when the broker sends retained messages, WHEN\: always, new (only for a new subscription) or never (default\: always)]:retain-handling:(always new never)' \
         '--no-local[MQTT 5\: do not receive this client'\''s own messages (default\: false)]' \
         '(--verbose -v)--verbose[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
         '(--verbose -v)-v[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
@@ -319,18 +319,18 @@ _mqtool_rr() {
         '-F[print each message with mosquitto'\''s FORMAT\: %t topic, %p payload, %x hex, %j JSON, @ strftime, \\n escapes...; overrides -v (default\: none)]:F: ' \
         '--pretty[indent the JSON of %j, %J and --json (default\: false)]' \
         '--json[print one JSON object per line (topic, qos, retain, properties, payload; a non-UTF-8 payload is base64 with "encoding"\:"base64"); overrides -F and -v (default\: false)]' \
-        '--color=[colour output\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
-        '(--host -h)--host=[broker host name or address (default localhost)]:host: ' \
-        '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
-        '(--port -p)--port=[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
-        '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '--color=[colour output WHEN\: auto (on a terminal, unless NO_COLOR is set), always or never (default\: auto)]:color:(auto always never)' \
+        '(--host -h)--host=[broker host name or address (default\: localhost)]:host: ' \
+        '(--host -h)-h[broker host name or address (default\: localhost)]:host: ' \
+        '(--port -p)--port=[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)-p[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
         '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
         '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
         '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 5; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 5; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 5; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 5; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
         '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
@@ -341,11 +341,11 @@ _mqtool_rr() {
         '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
-        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
+        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default\: 0, or ∞ with -c)]:x: ' \
         '(--username -u)--username=[user NAME (default\: none)]:username: ' \
         '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw=[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)--pw=[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)-P[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
         '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
         '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
         '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
@@ -357,7 +357,7 @@ _mqtool_rr() {
         '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
         '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
         '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: either)]:tls-version:(tlsv1.2 tlsv1.3)' \
         '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
         '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
         '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
@@ -409,7 +409,7 @@ _mqtool_sub() {
         '(--qos -q)-q[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
         '-R[do not print retained messages; at MQTT 5 asks for none (retain handling never) (default\: false)]' \
         '--retain-as-published[MQTT 5\: keep the retain flag of forwarded messages (default\: false)]' \
-        '--retain-handling=[MQTT 5\: send retained messages always, only for a `new` subscription, or `never` (default\: always)]:retain-handling:(always new never)' \
+        '--retain-handling=[MQTT 5\: when the broker sends retained messages, WHEN\: always, new (only for a new subscription) or never (default\: always)]:retain-handling:(always new never)' \
         '--no-local[MQTT 5\: do not receive this client'\''s own messages (default\: false)]' \
         '(--verbose -v)--verbose[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
         '(--verbose -v)-v[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
@@ -417,18 +417,18 @@ _mqtool_sub() {
         '-F[print each message with mosquitto'\''s FORMAT\: %t topic, %p payload, %x hex, %j JSON, @ strftime, \\n escapes...; overrides -v (default\: none)]:F: ' \
         '--pretty[indent the JSON of %j, %J and --json (default\: false)]' \
         '--json[print one JSON object per line (topic, qos, retain, properties, payload; a non-UTF-8 payload is base64 with "encoding"\:"base64"); overrides -F and -v (default\: false)]' \
-        '--color=[colour output\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \
-        '(--host -h)--host=[broker host name or address (default localhost)]:host: ' \
-        '(--host -h)-h[broker host name or address (default localhost)]:host: ' \
-        '(--port -p)--port=[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
-        '(--port -p)-p[broker port, 0-65535 (default 1883, or 8883 with TLS)]:port: ' \
+        '--color=[colour output WHEN\: auto (on a terminal, unless NO_COLOR is set), always or never (default\: auto)]:color:(auto always never)' \
+        '(--host -h)--host=[broker host name or address (default\: localhost)]:host: ' \
+        '(--host -h)-h[broker host name or address (default\: localhost)]:host: ' \
+        '(--port -p)--port=[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)-p[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
         '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
         '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
         '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
         '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
         '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
         '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
@@ -439,11 +439,11 @@ _mqtool_sub() {
         '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
         '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
         '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
-        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default 0, or ∞ with -c)]:x: ' \
+        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default\: 0, or ∞ with -c)]:x: ' \
         '(--username -u)--username=[user NAME (default\: none)]:username: ' \
         '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw=[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '(--pw -P)-P[PASSWORD; visible in ps, prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)--pw=[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)-P[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
         '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
         '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
         '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
@@ -455,7 +455,7 @@ _mqtool_sub() {
         '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
         '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
         '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: 1.2 or 1.3)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: either)]:tls-version:(tlsv1.2 tlsv1.3)' \
         '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
         '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
         '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
