@@ -154,13 +154,14 @@ const (
 	exitTimeout  = 27
 )
 
-// v3ConnackText is mosquitto_connack_string for return codes 1-5.
+// v3ConnackText is mosquitto_connack_string for return codes 1-5, full
+// stops included.
 var v3ConnackText = [...]string{
-	1: "Connection Refused: unacceptable protocol version",
-	2: "Connection Refused: identifier rejected",
-	3: "Connection Refused: broker unavailable",
-	4: "Connection Refused: bad user name or password",
-	5: "Connection Refused: not authorised",
+	1: "Connection Refused: unacceptable protocol version.",
+	2: "Connection Refused: identifier rejected.",
+	3: "Connection Refused: broker unavailable.",
+	4: "Connection Refused: bad user name or password.",
+	5: "Connection Refused: not authorised.",
 }
 
 // clientExit maps err from a client command to mosquitto's exit code and
@@ -193,7 +194,7 @@ func clientExit(s *format.Streams, err error, quiet bool) error {
 		} else if code > 0 && code < len(v3ConnackText) {
 			msg = "Connection error: " + v3ConnackText[code]
 		} else {
-			msg = fmt.Sprintf("Connection error: Connection Refused: unknown reason (%d)", code)
+			msg = fmt.Sprintf("Connection error: Connection Refused: unknown reason (%d).", code)
 		}
 		if rs := ce.Connack.Props.ReasonString; rs != "" {
 			msg += " (" + rs + ")"

@@ -251,9 +251,9 @@ func TestClientExit(t *testing.T) {
 		wantMsg  string
 	}{
 		{name: "v3 not authorised", err: refused(packet.V311, packet.NotAuthorized), wantCode: 5,
-			wantMsg: "Connection error: Connection Refused: not authorised\n"},
+			wantMsg: "Connection error: Connection Refused: not authorised.\n"},
 		{name: "v3 bad password", err: refused(packet.V311, packet.BadUserNameOrPassword), wantCode: 4,
-			wantMsg: "Connection error: Connection Refused: bad user name or password\n"},
+			wantMsg: "Connection error: Connection Refused: bad user name or password.\n"},
 		{name: "v5 banned", err: refused(packet.V5, packet.ReasonCode(0x8A)), wantCode: 138,
 			wantMsg: "Connection error: Banned\n"},
 		{name: "v5 unsupported version", err: refused(packet.V5, packet.ReasonCode(0x84)), wantCode: 132,
