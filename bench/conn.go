@@ -23,21 +23,32 @@ type ConnConfig struct {
 	// Concurrency bounds the handshakes in progress (default 32).
 	Concurrency int
 	AllowShared bool
+	// Hold keeps every connection open this long after the last one is
+	// made, before disconnecting, so the broker's idle footprint can be
+	// measured; ctx ending cuts it short.
+	Hold time.Duration
+	// Holding, if set, is called with the number of connections open when
+	// the hold starts.
+	Holding func(connected int)
 }
 
 // ConnResult is what a connection run measured. Latency is from the start
 // of the dial to CONNACK (TCP, TLS or WebSocket set-up included).
 type ConnResult struct {
-	Format     int     `json:"format"`
-	Target     string  `json:"target"`
-	Clients    int     `json:"clients"`
-	Connected  int     `json:"connected"`
-	Failed     int     `json:"failed"`
-	Seconds    float64 `json:"seconds"`
-	Rate       float64 `json:"connections_per_s"`
-	Connack    Latency `json:"connack"`
-	CPU        CPU     `json:"cpu"`
-	FirstError string  `json:"first_error,omitempty"`
+	Format    int     `json:"format"`
+	Target    string  `json:"target"`
+	Clients   int     `json:"clients"`
+	Connected int     `json:"connected"`
+	Failed    int     `json:"failed"`
+	Seconds   float64 `json:"seconds"`
+	Rate      float64 `json:"connections_per_s"`
+	Connack   Latency `json:"connack"`
+	CPU       CPU     `json:"cpu"`
+	// Held is how long the connections were held open, in seconds.
+	Held float64 `json:"held_s,omitempty"`
+	// Dropped counts connections that ended during the hold.
+	Dropped    int    `json:"dropped"`
+	FirstError string `json:"first_error,omitempty"`
 	// Err is the first connection error itself.
 	Err error `json:"-"`
 }
@@ -49,8 +60,8 @@ func (r *ConnResult) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// RunConn opens cfg.Clients connections, measuring each handshake, then
-// disconnects them all. It returns an error only for bad configuration or
+// RunConn opens cfg.Clients connections, measuring each handshake, holds
+// them open for cfg.Hold, then disconnects them all. It returns an error only for bad configuration or
 // when ctx ends; refused connections are counted in the result.
 func RunConn(ctx context.Context, cfg ConnConfig) (*ConnResult, error) {
 	if cfg.Clients < 1 {
@@ -134,6 +145,9 @@ func RunConn(ctx context.Context, cfg ConnConfig) (*ConnResult, error) {
 		res.Rate = float64(res.Connected) / res.Seconds
 	}
 	res.Connack = summarize(hist)
+	if err == nil && cfg.Hold > 0 {
+		err = hold(ctx, cfg, clients, res)
+	}
 
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -155,4 +169,36 @@ func RunConn(ctx context.Context, cfg ConnConfig) (*ConnResult, error) {
 		return res, fmt.Errorf("bench: conn: interrupted: %w", err)
 	}
 	return res, nil
+}
+
+// hold waits for cfg.Hold or until ctx ends, then counts the connections
+// that ended meanwhile.
+func hold(ctx context.Context, cfg ConnConfig, clients []*client.Client, res *ConnResult) error {
+	if cfg.Holding != nil {
+		cfg.Holding(len(clients))
+	}
+	start := time.Now()
+	t := time.NewTimer(cfg.Hold)
+	defer t.Stop()
+	var err error
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	res.Held = time.Since(start).Seconds()
+	for _, c := range clients {
+		select {
+		case <-c.Done():
+			res.Dropped++
+			if res.Err == nil {
+				res.Err = c.Err()
+				if res.Err != nil {
+					res.FirstError = res.Err.Error()
+				}
+			}
+		default:
+		}
+	}
+	return err
 }

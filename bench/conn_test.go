@@ -61,3 +61,54 @@ func TestRunConnErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRunConnHold(t *testing.T) {
+	tests := []struct {
+		name        string
+		hold        time.Duration
+		stopBroker  bool // during the hold
+		wantDropped int
+	}{
+		{"held", 100 * time.Millisecond, false, 0},
+		{"broker stops during the hold", time.Second, true, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, stop := startBroker(t)
+			holding := -1
+			res, err := RunConn(context.Background(), ConnConfig{Client: client.Options{URL: url}, Clients: 5, Hold: tt.hold,
+				Holding: func(n int) {
+					holding = n
+					if tt.stopBroker {
+						stop()
+					}
+				}})
+			if err != nil {
+				t.Fatalf("RunConn = %v", err)
+			}
+			if holding != 5 {
+				t.Errorf("Holding called with %d, want 5", holding)
+			}
+			if res.Held < tt.hold.Seconds() {
+				t.Errorf("Held = %vs, want at least %v", res.Held, tt.hold)
+			}
+			if res.Dropped != tt.wantDropped || (tt.wantDropped > 0) != (res.FirstError != "") {
+				t.Errorf("Dropped = %d (first error %q), want %d", res.Dropped, res.FirstError, tt.wantDropped)
+			}
+		})
+	}
+}
+
+func TestRunConnHoldInterrupted(t *testing.T) {
+	url, _ := startBroker(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := RunConn(ctx, ConnConfig{Client: client.Options{URL: url}, Clients: 3, Hold: time.Minute,
+		Holding: func(int) { cancel() }})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("RunConn cancelled during the hold = %v, want an interrupted error", err)
+	}
+	if res == nil || res.Connected != 3 || res.Held >= 60 {
+		t.Errorf("RunConn cancelled during the hold = %+v, want 3 connected and the hold cut short", res)
+	}
+}

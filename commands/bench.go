@@ -366,6 +366,8 @@ func benchConnCommand(s *format.Streams) *cli.Command {
 			Usage: "new connections per second, `N`; 0 opens them as fast as --concurrency allows (10/s against a remote host)"},
 		&cli.IntFlag{Name: "concurrency", Value: 32, Category: catLoad,
 			Usage: "handshakes in progress at once, `N` >= 1"},
+		&cli.DurationFlag{Name: "hold", Category: catLoad,
+			Usage: "keep every connection open for `DURATION` after the last one is made, then disconnect; a line on stderr says when the hold starts (default: disconnect at once)"},
 		&cli.BoolFlag{Name: "i-know-its-shared", Category: catLoad,
 			Usage: fmt.Sprintf("lift the limits against a non-loopback host (%d clients, %d conn/s)",
 				bench.SharedMaxClients, bench.SharedMaxConnect)},
@@ -378,7 +380,7 @@ func benchConnCommand(s *format.Streams) *cli.Command {
 	return &cli.Command{
 		Name:         "conn",
 		Usage:        "measure connection set-up: connections per second and CONNACK latency for N clients",
-		UsageText:    "mqtool bench conn [--clients N] [--connect-rate N] [options]",
+		UsageText:    "mqtool bench conn [--clients N] [--connect-rate N] [--hold DURATION] [options]",
 		Flags:        flags,
 		OnUsageError: benchUsageError("bench conn"),
 		Action: func(c *cli.Context) error {
@@ -397,10 +399,17 @@ func benchConnCommand(s *format.Streams) *cli.Command {
 			if c.Int("concurrency") < 1 {
 				return usagef(cmd, "--concurrency must be at least 1")
 			}
+			if c.Duration("hold") < 0 {
+				return usagef(cmd, "--hold must not be negative")
+			}
 			res, err := bench.RunConn(c.Context, bench.ConnConfig{
 				Client: copts, IDPrefix: c.String("id-prefix"), Clients: c.Int("clients"),
 				ConnectRate: c.Float64("connect-rate"), Concurrency: c.Int("concurrency"),
 				AllowShared: c.Bool("i-know-its-shared"),
+				Hold:        c.Duration("hold"),
+				Holding: func(n int) {
+					fmt.Fprintf(s.Err, "mqtool bench conn: holding %d connections for %s\n", n, c.Duration("hold"))
+				},
 			})
 			if res == nil {
 				return usagef(cmd, "%v", err)
@@ -421,6 +430,7 @@ func benchConnCommand(s *format.Streams) *cli.Command {
 					P50: bench.Duration(res.Connack.P50), P90: bench.Duration(res.Connack.P90),
 					P99: bench.Duration(res.Connack.P99), Max: bench.Duration(res.Connack.Max),
 					CPUPercent: res.CPU.Percent, FirstError: res.FirstError,
+					Held: time.Duration(res.Held * float64(time.Second)), Dropped: res.Dropped,
 				}
 				if werr := format.BenchConnTable(s.Out, rep, s.Color(mode, false)); werr != nil {
 					return werr
@@ -431,6 +441,9 @@ func benchConnCommand(s *format.Streams) *cli.Command {
 			}
 			if res.Failed > 0 {
 				return &ExitError{Code: 1, Err: fmt.Errorf("bench: %d of %d connections failed: %s", res.Failed, res.Clients, res.FirstError)}
+			}
+			if res.Dropped > 0 {
+				return &ExitError{Code: 1, Err: fmt.Errorf("bench: %d of %d connections dropped during the hold: %s", res.Dropped, res.Connected, res.FirstError)}
 			}
 			return nil
 		},

@@ -33,7 +33,7 @@ _mqtool_flags() {
         '') echo '--version --help' ;;
         'version') echo '--help' ;;
         'bench') echo '--publishers --subscribers --pattern --topic -t --filter --qos -q --size -s --rate -r --inflight --duration --warmup --count -C --retain --connect-rate --drain --i-know-its-shared --json --csv --hgrm --threshold --color --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
-        'bench conn') echo '--clients --connect-rate --concurrency --i-know-its-shared --json --color --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
+        'bench conn') echo '--clients --connect-rate --concurrency --hold --i-know-its-shared --json --color --host -h --port -p --url -L --unix --ws -A --protocol-version -V --keepalive -k --nodelay -M --id -i --id-prefix -I --disable-clean-session -c -x --username -u --pw -P --pw-file --pw-prompt --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-alpn --tls-use-os-certs --no-tls --property -D --debug -d --quiet -o --help' ;;
         'bench merge') echo '--json --csv --hgrm --threshold --color --help' ;;
         'completion') echo '--help' ;;
         'man') echo '--help' ;;
@@ -95,6 +95,7 @@ _mqtool_flag_value() {
         'bench conn|--clients') echo 'value' ;;
         'bench conn|--connect-rate') echo 'value' ;;
         'bench conn|--concurrency') echo 'value' ;;
+        'bench conn|--hold') echo 'value' ;;
         'bench conn|--json') echo 'file' ;;
         'bench conn|--color') echo 'words auto always never' ;;
         'bench conn|--host'|'bench conn|-h') echo 'value' ;;

@@ -85,10 +85,11 @@ Register-ArgumentCompleter -Native -CommandName mqtool -ScriptBlock {
     $values['bench|--property'] = 'value'
     $values['bench|-D'] = 'value'
     $values['bench|-o'] = 'file'
-    $flags['bench conn'] = @('--clients', '--connect-rate', '--concurrency', '--i-know-its-shared', '--json', '--color', '--host', '-h', '--port', '-p', '--url', '-L', '--unix', '--ws', '-A', '--protocol-version', '-V', '--keepalive', '-k', '--nodelay', '-M', '--id', '-i', '--id-prefix', '-I', '--disable-clean-session', '-c', '-x', '--username', '-u', '--pw', '-P', '--pw-file', '--pw-prompt', '--will-topic', '--will-payload', '--will-qos', '--will-retain', '--cafile', '--capath', '--cert', '--key', '--insecure', '--tls-version', '--tls-alpn', '--tls-use-os-certs', '--no-tls', '--property', '-D', '--debug', '-d', '--quiet', '-o', '--help')
+    $flags['bench conn'] = @('--clients', '--connect-rate', '--concurrency', '--hold', '--i-know-its-shared', '--json', '--color', '--host', '-h', '--port', '-p', '--url', '-L', '--unix', '--ws', '-A', '--protocol-version', '-V', '--keepalive', '-k', '--nodelay', '-M', '--id', '-i', '--id-prefix', '-I', '--disable-clean-session', '-c', '-x', '--username', '-u', '--pw', '-P', '--pw-file', '--pw-prompt', '--will-topic', '--will-payload', '--will-qos', '--will-retain', '--cafile', '--capath', '--cert', '--key', '--insecure', '--tls-version', '--tls-alpn', '--tls-use-os-certs', '--no-tls', '--property', '-D', '--debug', '-d', '--quiet', '-o', '--help')
     $values['bench conn|--clients'] = 'value'
     $values['bench conn|--connect-rate'] = 'value'
     $values['bench conn|--concurrency'] = 'value'
+    $values['bench conn|--hold'] = 'value'
     $values['bench conn|--json'] = 'file'
     $values['bench conn|--color'] = 'words auto always never'
     $values['bench conn|--host'] = 'value'

@@ -147,6 +147,7 @@ _mqtool_bench_conn() {
         '--clients=[connections to open, N >= 1]:clients: ' \
         '--connect-rate=[new connections per second, N; 0 opens them as fast as --concurrency allows (10/s against a remote host)]:connect-rate: ' \
         '--concurrency=[handshakes in progress at once, N >= 1]:concurrency: ' \
+        '--hold=[keep every connection open for DURATION after the last one is made, then disconnect; a line on stderr says when the hold starts (default\: disconnect at once)]:hold: ' \
         '--i-know-its-shared[lift the limits against a non-loopback host (10 clients, 10 conn/s)]' \
         '--json=[write the result as JSON to FILE, - for stdout instead of the summary (default\: none)]:json:_files' \
         '--color=[colour the summary\: auto (on a terminal, unless NO_COLOR is set), always or never]:color:(auto always never)' \

@@ -179,6 +179,10 @@ type BenchConnReport struct {
 	P50, P90, P99, Max         time.Duration
 	CPUPercent                 float64
 	FirstError                 string
+	// Held is how long the connections were held open (--hold); Dropped
+	// how many of them ended meanwhile.
+	Held    time.Duration
+	Dropped int
 }
 
 // BenchConnTable writes r; failures in red when color.
@@ -193,6 +197,13 @@ func BenchConnTable(w io.Writer, r BenchConnReport, color bool) error {
 	if r.Connected > 0 {
 		fmt.Fprintf(&b, "connack latency p50 %s  p90 %s  p99 %s  max %s\n",
 			Latency(r.P50), Latency(r.P90), Latency(r.P99), Latency(r.Max))
+	}
+	if r.Held > 0 {
+		dropped := strconv.Itoa(r.Dropped)
+		if color && r.Dropped > 0 {
+			dropped = ansiRed + ansiBold + dropped + ansiReset
+		}
+		fmt.Fprintf(&b, "held %d for %s  dropped %s\n", r.Connected, Latency(r.Held), dropped)
 	}
 	fmt.Fprintf(&b, "cpu %.0f%%\n", r.CPUPercent)
 	if r.FirstError != "" {

@@ -98,11 +98,12 @@ func TestBenchConnTable(t *testing.T) {
 	var b bytes.Buffer
 	err := BenchConnTable(&b, BenchConnReport{Clients: 10, Connected: 9, Failed: 1, Elapsed: 50 * time.Millisecond,
 		Rate: 180, P50: 2 * time.Millisecond, P90: 3 * time.Millisecond, P99: 4 * time.Millisecond, Max: 5 * time.Millisecond,
-		CPUPercent: 12, FirstError: "client: connection refused"}, true)
+		CPUPercent: 12, FirstError: "client: connection refused", Held: 2 * time.Second, Dropped: 3}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"connected 9", ansiRed + ansiBold + "1" + ansiReset, "(180 conn/s)", "p99 4.00ms", "first error: client: connection refused"} {
+	for _, want := range []string{"connected 9", ansiRed + ansiBold + "1" + ansiReset, "(180 conn/s)", "p99 4.00ms",
+		"held 9 for 2.00s  dropped " + ansiRed + ansiBold + "3" + ansiReset, "first error: client: connection refused"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("BenchConnTable output lacks %q:\n%s", want, b.String())
 		}
