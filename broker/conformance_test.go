@@ -479,3 +479,27 @@ func TestRequestProblemInformationZero(t *testing.T) {
 	ua := recvAs[*packet.Unsuback](c)
 	check("UNSUBACK", &ua.Props)
 }
+
+// TestTopicAliasWithinMaximumPacketSize: a message that fits the client's
+// Maximum Packet Size only without a Topic Alias property is sent without
+// one, never above the limit [MQTT-3.1.2-24].
+func TestTopicAliasWithinMaximumPacketSize(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	want := &packet.Publish{Topic: "tamps/x", Payload: []byte("exactly fits")}
+	limit, err := packet.Size(want, packet.V5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := dial(t, addr, packet.V5)
+	cp := &packet.Connect{ClientID: "tamps", CleanStart: true}
+	cp.Props.SetUint(packet.PropTopicAliasMaximum, 5)
+	cp.Props.SetUint(packet.PropMaximumPacketSize, uint64(limit))
+	s.connect(cp)
+	s.subscribe(1, sub("tamps/x", 0))
+	p := connected(t, addr, packet.V5, "tamps-pub")
+	p.publish(&packet.Publish{Topic: want.Topic, QoS: 1, PacketID: 1, Payload: want.Payload})
+	got := recvAs[*packet.Publish](s)
+	if n, _ := packet.Size(got, packet.V5); n > limit {
+		t.Errorf("PUBLISH is %d bytes (topic alias %d), want at most the client's maximum %d", n, got.Props.TopicAlias, limit)
+	}
+}

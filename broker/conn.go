@@ -749,10 +749,13 @@ func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time) bool {
 			p.Props.SetUint(packet.PropMessageExpiry, max(secs, 1))
 		}
 	}
+	size := 0
 	if c.maxPacketOut > 0 {
-		if n, err := packet.Size(p, c.version); err != nil || n > c.maxPacketOut {
+		n, err := packet.Size(p, c.version)
+		if err != nil || n > c.maxPacketOut {
 			return false
 		}
+		size = n
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -770,7 +773,7 @@ func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time) bool {
 		if a, ok := c.aliasOut[m.Topic]; ok {
 			p.Topic = ""
 			p.Props.SetUint(packet.PropTopicAlias, uint64(a))
-		} else if len(c.aliasOut) < int(c.aliasMaxOut) {
+		} else if len(c.aliasOut) < int(c.aliasMaxOut) && (size == 0 || size+aliasOverhead <= c.maxPacketOut) {
 			if c.aliasOut == nil {
 				c.aliasOut = map[string]uint16{}
 			}
@@ -782,6 +785,10 @@ func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time) bool {
 	c.push(p)
 	return true
 }
+
+// aliasOverhead is the most a new Topic Alias adds to a PUBLISH: the
+// property (3 bytes) and a longer Property Length and Remaining Length.
+const aliasOverhead = 5
 
 // enqueue queues p for writing.
 func (c *conn) enqueue(p packet.Packet) {
