@@ -355,3 +355,47 @@ func TestManyFilters(t *testing.T) {
 		t.Errorf("%d subscriptions left in the tree, want 0", left)
 	}
 }
+
+// TestOneByteWrites sends CONNECT, SUBSCRIBE and PUBLISH one byte per
+// write: the broker parses across every split.
+func TestOneByteWrites(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			c := dial(t, addr, v)
+			if tcp, ok := c.nc.(*net.TCPConn); ok {
+				tcp.SetNoDelay(true)
+			}
+			var raw []byte
+			for _, p := range []packet.Packet{
+				&packet.Connect{Version: v, ClientID: "bytes-" + v.String(), CleanStart: true},
+				&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{sub("bytes/"+v.String(), 1)}},
+				&packet.Publish{Topic: "bytes/" + v.String(), QoS: 1, PacketID: 2, Payload: []byte("sliced")},
+			} {
+				b, err := packet.Append(nil, p, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw = append(raw, b...)
+			}
+			for i := range raw {
+				c.sendRaw(raw[i : i+1])
+			}
+			recvAs[*packet.Connack](c)
+			recvAs[*packet.Suback](c)
+			var pub *packet.Publish
+			for pub == nil {
+				switch pk := c.recv().(type) {
+				case *packet.Publish:
+					pub = pk
+				case *packet.Puback:
+				default:
+					t.Fatalf("got %T, want PUBLISH or PUBACK", pk)
+				}
+			}
+			if string(pub.Payload) != "sliced" {
+				t.Errorf("payload = %q, want sliced", pub.Payload)
+			}
+		})
+	}
+}
