@@ -399,3 +399,31 @@ func TestOneByteWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestManyUserProperties connects with 5,000 user properties and publishes
+// with as many: handled in about linear time and forwarded unchanged.
+func TestManyUserProperties(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	users := make([]packet.UserProperty, 5000)
+	for i := range users {
+		users[i] = packet.UserProperty{Key: "k" + strconv.Itoa(i), Value: "v"}
+	}
+	start := time.Now()
+	c := dial(t, addr, packet.V5)
+	cp := &packet.Connect{ClientID: "users", CleanStart: true}
+	cp.Props.User = users
+	if ack := c.connect(cp); ack.ReasonCode != packet.Success {
+		t.Fatalf("CONNACK %v, want success", ack.ReasonCode)
+	}
+	c.subscribe(1, sub("users", 0))
+	pub := &packet.Publish{Topic: "users", Payload: []byte("x")}
+	pub.Props.User = users
+	c.send(pub)
+	got := recvAs[*packet.Publish](c)
+	if len(got.Props.User) != len(users) || got.Props.User[4999] != users[4999] {
+		t.Errorf("forwarded %d user properties, want %d in order", len(got.Props.User), len(users))
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("5,000 user properties took %v", d)
+	}
+}
