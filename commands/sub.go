@@ -339,11 +339,13 @@ type subRun struct {
 	cur     *client.Client
 	n       int
 	stopped bool
-	stopErr error
-	stopCh  chan struct{}
-	rate    int
-	clear   []string      // topics whose retained message is to be cleared
-	clearCh chan struct{} // signals clear was appended to
+	// subacked is set, for -E, when the last SUBACK has been read.
+	subacked bool
+	stopErr  error
+	stopCh   chan struct{}
+	rate     int
+	clear    []string      // topics whose retained message is to be cleared
+	clearCh  chan struct{} // signals clear was appended to
 }
 
 func (r *subRun) stop(err error) {
@@ -360,7 +362,7 @@ func (r *subRun) onMessage(p *packet.Publish) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	o := r.o
-	if r.stopped {
+	if r.stopped || r.subacked {
 		return
 	}
 	if o.retainedOnly && !p.Retain {
@@ -406,6 +408,32 @@ func (r *subRun) onMessage(p *packet.Publish) {
 	}
 }
 
+// watchSubacks wraps trace to set subacked when the last SUBACK of a
+// connection is read, before the messages that follow it are handled:
+// mosquitto_sub -E exits on that SUBACK, so retained messages sent after it
+// are not printed. It runs in the client's read goroutine.
+func (r *subRun) watchSubacks(trace func(sent bool, p packet.Packet)) func(sent bool, p packet.Packet) {
+	n := 0
+	return func(sent bool, p packet.Packet) {
+		if trace != nil {
+			trace(sent, p)
+		}
+		if sent {
+			return
+		}
+		switch p.(type) {
+		case *packet.Connack:
+			n = 0
+		case *packet.Suback:
+			if n++; n == len(r.o.subs) {
+				r.mu.Lock()
+				r.subacked = true
+				r.mu.Unlock()
+			}
+		}
+	}
+}
+
 // takeClear returns the topics waiting to be cleared.
 func (r *subRun) takeClear() []string {
 	r.mu.Lock()
@@ -438,6 +466,9 @@ func runSub(ctx context.Context, o *subOptions, s *format.Streams) error {
 
 	opts := o.conn.Options
 	opts.OnMessage = r.onMessage
+	if o.exitAfterSub {
+		opts.Trace = r.watchSubacks(opts.Trace)
+	}
 	c, timeout, err := dialWithTimeout(ctx, opts, o.timeout)
 	if err != nil {
 		return dialFailure(ctx, s, err, o.conn.Quiet)
