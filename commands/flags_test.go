@@ -111,6 +111,8 @@ func TestParseProperties(t *testing.T) {
 			wantErr: "Property value 'soon' not a number."},
 		{name: "out of range", specs: []string{propWords("connect", "receive-maximum", "70000")},
 			wantErr: "Property value (70000) out of range for property receive-maximum."},
+		{name: "topic alias 0", specs: []string{propWords("publish", "topic-alias", "0")},
+			wantErr: "Property value (0) out of range for property topic-alias."},
 		{name: "negative", specs: []string{propWords("publish", "message-expiry-interval", "-1")},
 			wantErr: "Property value (-1) out of range for property message-expiry-interval."},
 	}

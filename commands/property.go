@@ -117,7 +117,8 @@ func (ps *propertySet) add(words []string) error {
 	if err != nil {
 		return fmt.Errorf("Property value '%s' not a number.", value)
 	}
-	if n < 0 || props.SetUint(id, uint64(n)) != nil {
+	// A topic alias of 0 is not permitted [MQTT-3.3.2-8].
+	if n < 0 || (n == 0 && id == packet.PropTopicAlias) || props.SetUint(id, uint64(n)) != nil {
 		return fmt.Errorf("Property value (%d) out of range for property %s.", n, propName)
 	}
 	return nil
