@@ -61,8 +61,9 @@ func (r *ConnResult) WriteJSON(w io.Writer) error {
 }
 
 // RunConn opens cfg.Clients connections, measuring each handshake, holds
-// them open for cfg.Hold, then disconnects them all. It returns an error only for bad configuration or
-// when ctx ends; refused connections are counted in the result.
+// them open for cfg.Hold, then disconnects them all. It returns an error
+// only for bad configuration or when ctx ends; refused connections are
+// counted in the result.
 func RunConn(ctx context.Context, cfg ConnConfig) (*ConnResult, error) {
 	if cfg.Clients < 1 {
 		return nil, fmt.Errorf("bench: --clients must be at least 1, not %d", cfg.Clients)
@@ -145,7 +146,7 @@ func RunConn(ctx context.Context, cfg ConnConfig) (*ConnResult, error) {
 		res.Rate = float64(res.Connected) / res.Seconds
 	}
 	res.Connack = summarize(hist)
-	if err == nil && cfg.Hold > 0 {
+	if err == nil && cfg.Hold > 0 && len(clients) > 0 {
 		err = hold(ctx, cfg, clients, res)
 	}
 
