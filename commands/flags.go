@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -143,14 +144,20 @@ type connection struct {
 	Debug       bool
 }
 
-// DisconnectPacket returns the DISCONNECT to send when closing normally
-// with reason rc (and the -D disconnect properties at MQTT 5).
-func (cn *connection) DisconnectPacket(rc packet.ReasonCode) *packet.Disconnect {
-	d := &packet.Disconnect{ReasonCode: rc}
-	if cn.Props != nil {
-		d.Props = cn.Props.Disconnect
+// Disconnect sends c a DISCONNECT with reason rc (which MQTT 3.1.1 has
+// not, so 0 there) and the -D disconnect properties, waiting at most five
+// seconds.
+func (cn *connection) Disconnect(c *client.Client, rc packet.ReasonCode) error {
+	d := &packet.Disconnect{}
+	if c.Version() == packet.V5 {
+		d.ReasonCode = rc
+		if cn.Props != nil {
+			d.Props = cn.Props.Disconnect
+		}
 	}
-	return d
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.Disconnect(ctx, d)
 }
 
 // connectionOptions builds client.Options from the parsed flags, applying

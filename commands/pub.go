@@ -278,9 +278,7 @@ func runPub(ctx context.Context, o *pubOptions, s *format.Streams) error {
 
 // finishPub sends DISCONNECT and returns err mapped to an exit code.
 func finishPub(c *client.Client, o *pubOptions, s *format.Streams, err error) error {
-	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	derr := c.Disconnect(dctx, o.conn.DisconnectPacket(0))
+	derr := o.conn.Disconnect(c, 0)
 	if err == nil && derr != nil && !errors.Is(derr, client.ErrClosed) {
 		err = derr
 	}

@@ -182,12 +182,7 @@ func runRR(ctx context.Context, o *rrOptions, s *format.Streams) error {
 		return dialFailure(ctx, s, err, cn.Quiet)
 	}
 	finish := func(rc packet.ReasonCode, err error) error {
-		if c.Version() != packet.V5 {
-			rc = 0
-		}
-		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.Disconnect(dctx, cn.DisconnectPacket(rc))
+		_ = cn.Disconnect(c, rc)
 		return clientExit(s, err, cn.Quiet)
 	}
 

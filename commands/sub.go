@@ -250,20 +250,16 @@ func newSubOptions(c *cli.Context, s *format.Streams) (*subOptions, error) {
 		}
 		entries = append(entries, entry{sub: sub, id: id})
 	}
-	for _, f := range c.StringSlice("filter-out") {
-		if packet.CheckUTF8(f) != nil {
-			return nil, usagef(cmd, "Malformed UTF-8 in -T argument.")
-		}
-		if packet.ValidTopicFilter(f) != nil {
-			return nil, usagef(cmd, "Invalid filter topic '%s', are all '+' and '#' wildcards correct?", f)
-		}
-	}
-	for _, f := range c.StringSlice("unsubscribe") {
-		if packet.CheckUTF8(f) != nil {
-			return nil, usagef(cmd, "Malformed UTF-8 in -U argument.")
-		}
-		if packet.ValidTopicFilter(f) != nil {
-			return nil, usagef(cmd, "Invalid unsubscribe topic '%s', are all '+' and '#' wildcards correct?", f)
+	for _, fl := range []struct{ name, arg, kind string }{
+		{"filter-out", "-T", "filter"}, {"unsubscribe", "-U", "unsubscribe"},
+	} {
+		for _, f := range c.StringSlice(fl.name) {
+			if packet.CheckUTF8(f) != nil {
+				return nil, usagef(cmd, "Malformed UTF-8 in %s argument.", fl.arg)
+			}
+			if packet.ValidTopicFilter(f) != nil {
+				return nil, usagef(cmd, "Invalid %s topic '%s', are all '+' and '#' wildcards correct?", fl.kind, f)
+			}
 		}
 	}
 	output, err := outputOptions(c, cmd, s)
@@ -654,12 +650,7 @@ func finishSub(r *subRun, clearWG *sync.WaitGroup, stopClear context.CancelFunc,
 	stopClear()
 	clearWG.Wait()
 	r.out.Flush()
-	if c.Version() != packet.V5 {
-		rc = 0
-	}
-	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = c.Disconnect(dctx, r.o.conn.DisconnectPacket(rc))
+	_ = r.o.conn.Disconnect(c, rc)
 	return clientExit(r.s, err, r.o.conn.Quiet)
 }
 
