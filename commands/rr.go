@@ -41,7 +41,7 @@ func rrCommand(s *format.Streams) *cli.Command {
 			Usage: "print the time from sending the request to receiving the response (sets --nodelay) (default: false)"},
 	}
 	flags = append(flags, messageFlags()...)
-	flags = append(flags, subscriptionFlags()...)
+	flags = append(flags, subscriptionFlags("the request and of the response subscription")...)
 	flags = append(flags, outputFlags()...)
 	flags = append(flags, connectionFlags("rr")...)
 	return &cli.Command{

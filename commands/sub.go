@@ -84,11 +84,12 @@ func outputOptions(c *cli.Context, cmd string, s *format.Streams) (format.Output
 	return out, nil
 }
 
-// subscriptionFlags are the subscription option flags of sub and rr.
-func subscriptionFlags() []cli.Flag {
+// subscriptionFlags are the subscription option flags of sub and rr; qos
+// says what -q applies to.
+func subscriptionFlags(qos string) []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "qos", Aliases: []string{"q"}, Category: catSubscription,
-			Usage: "QoS of the subscriptions, 0-2"},
+			Usage: "QoS of " + qos + ", 0-2"},
 		&cli.BoolFlag{Name: "R", Category: catSubscription,
 			Usage: "do not print retained messages; at MQTT 5 asks for none (retain handling never) (default: false)"},
 		&cli.BoolFlag{Name: "retain-as-published", Category: catSubscription,
@@ -127,7 +128,7 @@ func subCommand(s *format.Streams) *cli.Command {
 		&cli.BoolFlag{Name: "message-rate", Category: catOutput,
 			Usage: "instead of messages, print the number received in each second, one line per second (default: false)"},
 	}
-	flags = append(flags, subscriptionFlags()...)
+	flags = append(flags, subscriptionFlags("the subscriptions")...)
 	flags = append(flags, outputFlags()...)
 	flags = append(flags, connectionFlags("sub")...)
 	return &cli.Command{

@@ -252,7 +252,7 @@ complete -c mqtool -n '__mqtool_at \'rr\'' -l 'message' -s 'm' -x -d 'send MESSA
 complete -c mqtool -n '__mqtool_at \'rr\'' -l 'file' -s 'f' -r -F -d 'send the contents of FILE as one message (default: none)'
 complete -c mqtool -n '__mqtool_at \'rr\'' -l 'stdin-file' -s 's' -d 'send the whole of stdin as one message (default: false)'
 complete -c mqtool -n '__mqtool_at \'rr\'' -l 'null-message' -s 'n' -d 'send a zero-length message (default: false)'
-complete -c mqtool -n '__mqtool_at \'rr\'' -l 'qos' -s 'q' -x -a '0 1 2' -d 'QoS of the subscriptions, 0-2'
+complete -c mqtool -n '__mqtool_at \'rr\'' -l 'qos' -s 'q' -x -a '0 1 2' -d 'QoS of the request and of the response subscription, 0-2'
 complete -c mqtool -n '__mqtool_at \'rr\'' -s 'R' -d 'do not print retained messages; at MQTT 5 asks for none (retain handling never) (default: false)'
 complete -c mqtool -n '__mqtool_at \'rr\'' -l 'retain-as-published' -d 'MQTT 5: keep the retain flag of forwarded messages (default: false)'
 complete -c mqtool -n '__mqtool_at \'rr\'' -l 'retain-handling' -x -a 'always new never' -d 'MQTT 5: when the broker sends retained messages, WHEN: always, new (only for a new subscription) or never (default: always)'

@@ -308,8 +308,8 @@ _mqtool_rr() {
         '(--stdin-file -s)-s[send the whole of stdin as one message (default\: false)]' \
         '(--null-message -n)--null-message[send a zero-length message (default\: false)]' \
         '(--null-message -n)-n[send a zero-length message (default\: false)]' \
-        '(--qos -q)--qos=[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
-        '(--qos -q)-q[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
+        '(--qos -q)--qos=[QoS of the request and of the response subscription, 0-2]:qos:(0 1 2)' \
+        '(--qos -q)-q[QoS of the request and of the response subscription, 0-2]:qos:(0 1 2)' \
         '-R[do not print retained messages; at MQTT 5 asks for none (retain handling never) (default\: false)]' \
         '--retain-as-published[MQTT 5\: keep the retain flag of forwarded messages (default\: false)]' \
         '--retain-handling=[MQTT 5\: when the broker sends retained messages, WHEN\: always, new (only for a new subscription) or never (default\: always)]:retain-handling:(always new never)' \
