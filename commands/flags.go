@@ -703,8 +703,12 @@ func traceDetail(sent bool, p packet.Packet) string {
 	case *packet.Connack:
 		return fmt.Sprintf(" (%d)", byte(p.ReasonCode))
 	case *packet.Publish:
+		topic := p.Topic
+		if topic == "" {
+			topic = "(null)" // sent as a topic alias only, as mosquitto prints it
+		}
 		return fmt.Sprintf(" (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
-			b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload))
+			b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, topic, len(p.Payload))
 	case *packet.Puback:
 		return fmt.Sprintf(" (Mid: %d, RC:%d)", p.PacketID, byte(p.ReasonCode))
 	case *packet.Pubrec:
