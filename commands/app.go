@@ -13,6 +13,7 @@ import (
 	"net"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -104,8 +105,20 @@ func commands(s *format.Streams) []*cli.Command {
 	for _, f := range commandList {
 		cmds = append(cmds, f(s))
 	}
+	// Everyday commands first in --help, the man page and completions.
+	rank := func(name string) int {
+		for i, n := range commandOrder {
+			if n == name {
+				return i
+			}
+		}
+		return len(commandOrder)
+	}
+	sort.SliceStable(cmds, func(i, j int) bool { return rank(cmds[i].Name) < rank(cmds[j].Name) })
 	return cmds
 }
+
+var commandOrder = []string{"serve", "pub", "sub", "rr", "bench", "completion", "man", "version"}
 
 // Main runs mqtool with args (args[0] is the program name) and returns the
 // process exit code.

@@ -14,34 +14,275 @@ _mqtool() {
     case $state in
     command)
         local -a cmds=(
-            'version:print the version of mqtool and of Go'
+            'serve:run an MQTT 3.1, 3.1.1 and 5.0 broker (anonymous, loopback by default)'
+            'pub:publish messages, like mosquitto_pub'
+            'sub:subscribe and print messages, like mosquitto_sub'
+            'rr:send a request and print the response, like mosquitto_rr'
             'bench:load-test a broker\: throughput, loss and latency per QoS'
             'completion:print a shell completion script (bash, zsh, fish or powershell)'
             'man:print the mqtool(1) manual page (roff) to stdout'
-            'pub:publish messages, like mosquitto_pub'
-            'rr:send a request and print the response, like mosquitto_rr'
-            'serve:run an MQTT 3.1, 3.1.1 and 5.0 broker (anonymous, loopback by default)'
-            'sub:subscribe and print messages, like mosquitto_sub'
+            'version:print the version of mqtool and of Go'
         )
         _describe -t commands 'mqtool command' cmds && ret=0 ;;
     args)
         curcontext="${curcontext%:*:*}:mqtool-$words[1]:"
         case $words[1] in
-        (version) _mqtool_version && ret=0 ;;
+        (serve) _mqtool_serve && ret=0 ;;
+        (pub) _mqtool_pub && ret=0 ;;
+        (sub) _mqtool_sub && ret=0 ;;
+        (rr) _mqtool_rr && ret=0 ;;
         (bench) _mqtool_bench && ret=0 ;;
         (completion) _mqtool_completion && ret=0 ;;
         (man) _mqtool_man && ret=0 ;;
-        (pub) _mqtool_pub && ret=0 ;;
-        (rr) _mqtool_rr && ret=0 ;;
-        (serve) _mqtool_serve && ret=0 ;;
-        (sub) _mqtool_sub && ret=0 ;;
+        (version) _mqtool_version && ret=0 ;;
         esac ;;
     esac
     return ret
 }
 
-_mqtool_version() {
+_mqtool_serve() {
     _arguments \
+        '*--port=[listen on 127.0.0.1\:PORT; repeatable (default\: 1883 when no listener is given)]:port: ' \
+        '*-p[listen on 127.0.0.1\:PORT; repeatable (default\: 1883 when no listener is given)]:port: ' \
+        '*--listen=[listen on HOST\:PORT; port 0 picks a free port; repeatable (default\: none)]:listen: ' \
+        '(--verbose -v)--verbose[log connects, disconnects and subscribes, one line each]' \
+        '(--verbose -v)-v[log connects, disconnects and subscribes, one line each]' \
+        '(--quiet -q)--quiet[log nothing but errors, not even the listening lines]' \
+        '(--quiet -q)-q[log nothing but errors, not even the listening lines]' \
+        '--max-inflight-messages=[outgoing QoS 1 and 2 messages in flight per client, N messages; 0 = no limit]:max-inflight-messages: ' \
+        '--max-queued-messages=[QoS 1 and 2 messages queued per client beyond those in flight, N messages; 0 = no limit]:max-queued-messages: ' \
+        '--max-queued-bytes=[payload bytes queued per client, BYTES; 0 = no limit]:max-queued-bytes: ' \
+        '--max-packet-size=[largest packet accepted, BYTES (at least 20); 0 = the protocol maximum of 268435460]:max-packet-size: ' \
+        '--max-keepalive=[largest keep alive granted, SECONDS (1-65535); v5 clients asking more get Server Keep Alive]:max-keepalive: ' \
+        '--max-qos=[highest QoS accepted and granted, QOS 0-2; v5 clients are told in CONNACK]:max-qos: ' \
+        '--sys-interval=[publish $SYS topics every SECONDS; 0 = never]:sys-interval: ' \
+        '--help[show help]'
+}
+
+_mqtool_pub() {
+    _arguments \
+        '(--topic -t)--topic=[publish to TOPIC (no wildcards) (default\: the -L path)]:topic: ' \
+        '(--topic -t)-t[publish to TOPIC (no wildcards) (default\: the -L path)]:topic: ' \
+        '(--qos -q)--qos=[QoS of the messages, 0-2; QoS 1 and 2 wait for the broker'\''s acknowledgement]:qos:(0 1 2)' \
+        '(--qos -q)-q[QoS of the messages, 0-2; QoS 1 and 2 wait for the broker'\''s acknowledgement]:qos:(0 1 2)' \
+        '(--retain -r)--retain[retain the message; a zero-length retained message clears the topic'\''s retained message (default\: false)]' \
+        '(--retain -r)-r[retain the message; a zero-length retained message clears the topic'\''s retained message (default\: false)]' \
+        '(--stdin-line -l)--stdin-line[send each line of stdin as a message over one connection, reconnecting if the link drops; empty lines are zero-length messages (default\: false)]' \
+        '(--stdin-line -l)-l[send each line of stdin as a message over one connection, reconnecting if the link drops; empty lines are zero-length messages (default\: false)]' \
+        '--repeat=[publish the -m, -f, -s or -n message N times]:repeat: ' \
+        '--repeat-delay=[wait SECONDS (fractions allowed) between repeated messages]:repeat-delay: ' \
+        '(--message -m)--message=[send MESSAGE as the payload (default\: none)]:message: ' \
+        '(--message -m)-m[send MESSAGE as the payload (default\: none)]:message: ' \
+        '(--file -f)--file=[send the contents of FILE as one message (default\: none)]:file:_files' \
+        '(--file -f)-f[send the contents of FILE as one message (default\: none)]:file:_files' \
+        '(--stdin-file -s)--stdin-file[send the whole of stdin as one message (default\: false)]' \
+        '(--stdin-file -s)-s[send the whole of stdin as one message (default\: false)]' \
+        '(--null-message -n)--null-message[send a zero-length message (default\: false)]' \
+        '(--null-message -n)-n[send a zero-length message (default\: false)]' \
+        '(--host -h)--host=[broker host name or address (default\: localhost)]:host: ' \
+        '(--host -h)-h[broker host name or address (default\: localhost)]:host: ' \
+        '(--port -p)--port=[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)-p[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
+        '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
+        '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
+        '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
+        '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
+        '(--id -i)--id=[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id-prefix -I)--id-prefix=[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
+        '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
+        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default\: 0, or ∞ with -c)]:x: ' \
+        '(--username -u)--username=[user NAME (default\: none)]:username: ' \
+        '(--username -u)-u[user NAME (default\: none)]:username: ' \
+        '(--pw -P)--pw=[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)-P[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
+        '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
+        '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
+        '--will-payload=[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
+        '--will-qos=[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
+        '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
+        '--cafile=[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
+        '--capath=[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
+        '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
+        '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
+        '--insecure[do not verify the server certificate (default\: false)]' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: either)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
+        '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
+        '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
+        '*--property=[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
+        '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
+        '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
+        '-o[read options from FILE\: one "-option value" per line, # comments; the command line overrides them (default\: $XDG_CONFIG_HOME/mqtool/pub, else ~/.config/mqtool/pub, if it exists)]:o:_files' \
+        '--help[show help]'
+}
+
+_mqtool_sub() {
+    _arguments \
+        '*--topic=[subscribe to topic FILTER; repeatable (default\: the -L path)]:topic: ' \
+        '*-t[subscribe to topic FILTER; repeatable (default\: the -L path)]:topic: ' \
+        '*--sub=[subscribe with per-topic options\: OPTIONS\:FILTER, OPTIONS a comma list of qos=N, nl (no local), rap (retain as published), rh=0|1|2 (retain handling), id=N (subscription identifier, MQTT 5); everything after the first colon is the filter, e.g. --sub '\''qos=1,nl,id=7\:sensors/#'\''; repeatable (default\: none)]:sub: ' \
+        '*--filter-out=[do not print (or --remove-retained) messages whose topic matches FILTER; repeatable (default\: none)]:filter-out: ' \
+        '*-T[do not print (or --remove-retained) messages whose topic matches FILTER; repeatable (default\: none)]:filter-out: ' \
+        '*--unsubscribe=[unsubscribe from FILTER after subscribing (for -c sessions); repeatable (default\: none)]:unsubscribe: ' \
+        '*-U[unsubscribe from FILTER after subscribing (for -c sessions); repeatable (default\: none)]:unsubscribe: ' \
+        '-C[exit after N messages (counting those not dropped by -R, -T, --retained-only) (default\: 0, no limit)]:C: ' \
+        '-W[exit with code 27 and "Timed out" after SECONDS (default\: 0, no timeout)]:W: ' \
+        '-E[exit once every subscription is acknowledged (default\: false)]' \
+        '--retained-only[print only retained messages; exit at the first message that is not retained (default\: false)]' \
+        '--remove-retained[clear every retained message received (publish a zero-length retained message) (default\: false)]' \
+        '--random-filter=[print only this PERCENT of messages, chosen at random, 0.1-100]:random-filter: ' \
+        '--message-rate[instead of messages, print the number received in each second, one line per second (default\: false)]' \
+        '(--qos -q)--qos=[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
+        '(--qos -q)-q[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
+        '-R[do not print retained messages; at MQTT 5 asks for none (retain handling never) (default\: false)]' \
+        '--retain-as-published[MQTT 5\: keep the retain flag of forwarded messages (default\: false)]' \
+        '--retain-handling=[MQTT 5\: when the broker sends retained messages, WHEN\: always, new (only for a new subscription) or never (default\: always)]:retain-handling:(always new never)' \
+        '--no-local[MQTT 5\: do not receive this client'\''s own messages (default\: false)]' \
+        '(--verbose -v)--verbose[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
+        '(--verbose -v)-v[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
+        '-N[do not add a newline after each message (default\: false)]' \
+        '-F[print each message with mosquitto'\''s FORMAT\: %t topic, %p payload, %x hex, %j JSON, @ strftime, \\n escapes...; overrides -v (default\: none)]:F: ' \
+        '--pretty[indent the JSON of %j, %J and --json (default\: false)]' \
+        '--json[print one JSON object per line (topic, qos, retain, properties, payload; a non-UTF-8 payload is base64 with "encoding"\:"base64"); overrides -F and -v (default\: false)]' \
+        '--color=[colour output WHEN\: auto (on a terminal, unless NO_COLOR is set), always or never (default\: auto)]:color:(auto always never)' \
+        '(--host -h)--host=[broker host name or address (default\: localhost)]:host: ' \
+        '(--host -h)-h[broker host name or address (default\: localhost)]:host: ' \
+        '(--port -p)--port=[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)-p[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
+        '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
+        '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
+        '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
+        '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
+        '(--id -i)--id=[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id-prefix -I)--id-prefix=[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
+        '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
+        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default\: 0, or ∞ with -c)]:x: ' \
+        '(--username -u)--username=[user NAME (default\: none)]:username: ' \
+        '(--username -u)-u[user NAME (default\: none)]:username: ' \
+        '(--pw -P)--pw=[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)-P[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
+        '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
+        '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
+        '--will-payload=[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
+        '--will-qos=[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
+        '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
+        '--cafile=[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
+        '--capath=[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
+        '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
+        '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
+        '--insecure[do not verify the server certificate (default\: false)]' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: either)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
+        '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
+        '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
+        '*--property=[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
+        '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
+        '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
+        '-o[read options from FILE\: one "-option value" per line, # comments; the command line overrides them (default\: $XDG_CONFIG_HOME/mqtool/sub, else ~/.config/mqtool/sub, if it exists)]:o:_files' \
+        '--help[show help]'
+}
+
+_mqtool_rr() {
+    _arguments \
+        '(--topic -t)--topic=[send the request to TOPIC (default\: the -L path)]:topic: ' \
+        '(--topic -t)-t[send the request to TOPIC (default\: the -L path)]:topic: ' \
+        '-e[wait for the response on TOPIC (sent as the Response Topic property at MQTT 5) (default\: none)]:e: ' \
+        '-W[exit with code 27 and "Timed out" if no response comes within SECONDS (default\: 0, wait for ever)]:W: ' \
+        '--latency[print the time from sending the request to receiving the response (sets --nodelay) (default\: false)]' \
+        '(--message -m)--message=[send MESSAGE as the payload (default\: none)]:message: ' \
+        '(--message -m)-m[send MESSAGE as the payload (default\: none)]:message: ' \
+        '(--file -f)--file=[send the contents of FILE as one message (default\: none)]:file:_files' \
+        '(--file -f)-f[send the contents of FILE as one message (default\: none)]:file:_files' \
+        '(--stdin-file -s)--stdin-file[send the whole of stdin as one message (default\: false)]' \
+        '(--stdin-file -s)-s[send the whole of stdin as one message (default\: false)]' \
+        '(--null-message -n)--null-message[send a zero-length message (default\: false)]' \
+        '(--null-message -n)-n[send a zero-length message (default\: false)]' \
+        '(--qos -q)--qos=[QoS of the request and of the response subscription, 0-2]:qos:(0 1 2)' \
+        '(--qos -q)-q[QoS of the request and of the response subscription, 0-2]:qos:(0 1 2)' \
+        '-R[do not print retained messages; at MQTT 5 asks for none (retain handling never) (default\: false)]' \
+        '--retain-as-published[MQTT 5\: keep the retain flag of forwarded messages (default\: false)]' \
+        '--retain-handling=[MQTT 5\: when the broker sends retained messages, WHEN\: always, new (only for a new subscription) or never (default\: always)]:retain-handling:(always new never)' \
+        '--no-local[MQTT 5\: do not receive this client'\''s own messages (default\: false)]' \
+        '(--verbose -v)--verbose[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
+        '(--verbose -v)-v[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
+        '-N[do not add a newline after each message (default\: false)]' \
+        '-F[print each message with mosquitto'\''s FORMAT\: %t topic, %p payload, %x hex, %j JSON, @ strftime, \\n escapes...; overrides -v (default\: none)]:F: ' \
+        '--pretty[indent the JSON of %j, %J and --json (default\: false)]' \
+        '--json[print one JSON object per line (topic, qos, retain, properties, payload; a non-UTF-8 payload is base64 with "encoding"\:"base64"); overrides -F and -v (default\: false)]' \
+        '--color=[colour output WHEN\: auto (on a terminal, unless NO_COLOR is set), always or never (default\: auto)]:color:(auto always never)' \
+        '(--host -h)--host=[broker host name or address (default\: localhost)]:host: ' \
+        '(--host -h)-h[broker host name or address (default\: localhost)]:host: ' \
+        '(--port -p)--port=[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
+        '(--port -p)-p[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
+        '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
+        '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
+        '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
+        '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
+        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 5; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 5; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
+        '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
+        '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
+        '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
+        '(--id -i)--id=[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
+        '(--id-prefix -I)--id-prefix=[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
+        '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
+        '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
+        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default\: 0, or ∞ with -c)]:x: ' \
+        '(--username -u)--username=[user NAME (default\: none)]:username: ' \
+        '(--username -u)-u[user NAME (default\: none)]:username: ' \
+        '(--pw -P)--pw=[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '(--pw -P)-P[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
+        '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
+        '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
+        '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
+        '--will-payload=[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
+        '--will-qos=[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
+        '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
+        '--cafile=[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
+        '--capath=[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
+        '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
+        '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
+        '--insecure[do not verify the server certificate (default\: false)]' \
+        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: either)]:tls-version:(tlsv1.2 tlsv1.3)' \
+        '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
+        '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
+        '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
+        '*--property=[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
+        '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
+        '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
+        '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
+        '-o[read options from FILE\: one "-option value" per line, # comments; the command line overrides them (default\: $XDG_CONFIG_HOME/mqtool/rr, else ~/.config/mqtool/rr, if it exists)]:o:_files' \
         '--help[show help]'
 }
 
@@ -223,249 +464,8 @@ _mqtool_man() {
         '--help[show help]'
 }
 
-_mqtool_pub() {
+_mqtool_version() {
     _arguments \
-        '(--topic -t)--topic=[publish to TOPIC (no wildcards) (default\: the -L path)]:topic: ' \
-        '(--topic -t)-t[publish to TOPIC (no wildcards) (default\: the -L path)]:topic: ' \
-        '(--qos -q)--qos=[QoS of the messages, 0-2; QoS 1 and 2 wait for the broker'\''s acknowledgement]:qos:(0 1 2)' \
-        '(--qos -q)-q[QoS of the messages, 0-2; QoS 1 and 2 wait for the broker'\''s acknowledgement]:qos:(0 1 2)' \
-        '(--retain -r)--retain[retain the message; a zero-length retained message clears the topic'\''s retained message (default\: false)]' \
-        '(--retain -r)-r[retain the message; a zero-length retained message clears the topic'\''s retained message (default\: false)]' \
-        '(--stdin-line -l)--stdin-line[send each line of stdin as a message over one connection, reconnecting if the link drops; empty lines are zero-length messages (default\: false)]' \
-        '(--stdin-line -l)-l[send each line of stdin as a message over one connection, reconnecting if the link drops; empty lines are zero-length messages (default\: false)]' \
-        '--repeat=[publish the -m, -f, -s or -n message N times]:repeat: ' \
-        '--repeat-delay=[wait SECONDS (fractions allowed) between repeated messages]:repeat-delay: ' \
-        '(--message -m)--message=[send MESSAGE as the payload (default\: none)]:message: ' \
-        '(--message -m)-m[send MESSAGE as the payload (default\: none)]:message: ' \
-        '(--file -f)--file=[send the contents of FILE as one message (default\: none)]:file:_files' \
-        '(--file -f)-f[send the contents of FILE as one message (default\: none)]:file:_files' \
-        '(--stdin-file -s)--stdin-file[send the whole of stdin as one message (default\: false)]' \
-        '(--stdin-file -s)-s[send the whole of stdin as one message (default\: false)]' \
-        '(--null-message -n)--null-message[send a zero-length message (default\: false)]' \
-        '(--null-message -n)-n[send a zero-length message (default\: false)]' \
-        '(--host -h)--host=[broker host name or address (default\: localhost)]:host: ' \
-        '(--host -h)-h[broker host name or address (default\: localhost)]:host: ' \
-        '(--port -p)--port=[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
-        '(--port -p)-p[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
-        '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
-        '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
-        '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
-        '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
-        '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
-        '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
-        '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
-        '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
-        '(--id -i)--id=[client ID (default\: empty, the broker assigns one)]:id: ' \
-        '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
-        '(--id-prefix -I)--id-prefix=[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
-        '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
-        '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
-        '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
-        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default\: 0, or ∞ with -c)]:x: ' \
-        '(--username -u)--username=[user NAME (default\: none)]:username: ' \
-        '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw=[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '(--pw -P)-P[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
-        '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
-        '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
-        '--will-payload=[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
-        '--will-qos=[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
-        '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
-        '--cafile=[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
-        '--capath=[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
-        '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
-        '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
-        '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: either)]:tls-version:(tlsv1.2 tlsv1.3)' \
-        '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
-        '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
-        '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
-        '*--property=[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
-        '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
-        '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
-        '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
-        '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
-        '-o[read options from FILE\: one "-option value" per line, # comments; the command line overrides them (default\: $XDG_CONFIG_HOME/mqtool/pub, else ~/.config/mqtool/pub, if it exists)]:o:_files' \
-        '--help[show help]'
-}
-
-_mqtool_rr() {
-    _arguments \
-        '(--topic -t)--topic=[send the request to TOPIC (default\: the -L path)]:topic: ' \
-        '(--topic -t)-t[send the request to TOPIC (default\: the -L path)]:topic: ' \
-        '-e[wait for the response on TOPIC (sent as the Response Topic property at MQTT 5) (default\: none)]:e: ' \
-        '-W[exit with code 27 and "Timed out" if no response comes within SECONDS (default\: 0, wait for ever)]:W: ' \
-        '--latency[print the time from sending the request to receiving the response (sets --nodelay) (default\: false)]' \
-        '(--message -m)--message=[send MESSAGE as the payload (default\: none)]:message: ' \
-        '(--message -m)-m[send MESSAGE as the payload (default\: none)]:message: ' \
-        '(--file -f)--file=[send the contents of FILE as one message (default\: none)]:file:_files' \
-        '(--file -f)-f[send the contents of FILE as one message (default\: none)]:file:_files' \
-        '(--stdin-file -s)--stdin-file[send the whole of stdin as one message (default\: false)]' \
-        '(--stdin-file -s)-s[send the whole of stdin as one message (default\: false)]' \
-        '(--null-message -n)--null-message[send a zero-length message (default\: false)]' \
-        '(--null-message -n)-n[send a zero-length message (default\: false)]' \
-        '(--qos -q)--qos=[QoS of the request and of the response subscription, 0-2]:qos:(0 1 2)' \
-        '(--qos -q)-q[QoS of the request and of the response subscription, 0-2]:qos:(0 1 2)' \
-        '-R[do not print retained messages; at MQTT 5 asks for none (retain handling never) (default\: false)]' \
-        '--retain-as-published[MQTT 5\: keep the retain flag of forwarded messages (default\: false)]' \
-        '--retain-handling=[MQTT 5\: when the broker sends retained messages, WHEN\: always, new (only for a new subscription) or never (default\: always)]:retain-handling:(always new never)' \
-        '--no-local[MQTT 5\: do not receive this client'\''s own messages (default\: false)]' \
-        '(--verbose -v)--verbose[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
-        '(--verbose -v)-v[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
-        '-N[do not add a newline after each message (default\: false)]' \
-        '-F[print each message with mosquitto'\''s FORMAT\: %t topic, %p payload, %x hex, %j JSON, @ strftime, \\n escapes...; overrides -v (default\: none)]:F: ' \
-        '--pretty[indent the JSON of %j, %J and --json (default\: false)]' \
-        '--json[print one JSON object per line (topic, qos, retain, properties, payload; a non-UTF-8 payload is base64 with "encoding"\:"base64"); overrides -F and -v (default\: false)]' \
-        '--color=[colour output WHEN\: auto (on a terminal, unless NO_COLOR is set), always or never (default\: auto)]:color:(auto always never)' \
-        '(--host -h)--host=[broker host name or address (default\: localhost)]:host: ' \
-        '(--host -h)-h[broker host name or address (default\: localhost)]:host: ' \
-        '(--port -p)--port=[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
-        '(--port -p)-p[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
-        '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
-        '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
-        '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
-        '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
-        '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 5; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 5; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
-        '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
-        '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
-        '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
-        '(--id -i)--id=[client ID (default\: empty, the broker assigns one)]:id: ' \
-        '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
-        '(--id-prefix -I)--id-prefix=[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
-        '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
-        '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
-        '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
-        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default\: 0, or ∞ with -c)]:x: ' \
-        '(--username -u)--username=[user NAME (default\: none)]:username: ' \
-        '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw=[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '(--pw -P)-P[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
-        '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
-        '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
-        '--will-payload=[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
-        '--will-qos=[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
-        '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
-        '--cafile=[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
-        '--capath=[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
-        '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
-        '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
-        '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: either)]:tls-version:(tlsv1.2 tlsv1.3)' \
-        '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
-        '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
-        '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
-        '*--property=[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
-        '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
-        '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
-        '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
-        '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
-        '-o[read options from FILE\: one "-option value" per line, # comments; the command line overrides them (default\: $XDG_CONFIG_HOME/mqtool/rr, else ~/.config/mqtool/rr, if it exists)]:o:_files' \
-        '--help[show help]'
-}
-
-_mqtool_serve() {
-    _arguments \
-        '*--port=[listen on 127.0.0.1\:PORT; repeatable (default\: 1883 when no listener is given)]:port: ' \
-        '*-p[listen on 127.0.0.1\:PORT; repeatable (default\: 1883 when no listener is given)]:port: ' \
-        '*--listen=[listen on HOST\:PORT; port 0 picks a free port; repeatable (default\: none)]:listen: ' \
-        '(--verbose -v)--verbose[log connects, disconnects and subscribes, one line each]' \
-        '(--verbose -v)-v[log connects, disconnects and subscribes, one line each]' \
-        '(--quiet -q)--quiet[log nothing but errors, not even the listening lines]' \
-        '(--quiet -q)-q[log nothing but errors, not even the listening lines]' \
-        '--max-inflight-messages=[outgoing QoS 1 and 2 messages in flight per client, N messages; 0 = no limit]:max-inflight-messages: ' \
-        '--max-queued-messages=[QoS 1 and 2 messages queued per client beyond those in flight, N messages; 0 = no limit]:max-queued-messages: ' \
-        '--max-queued-bytes=[payload bytes queued per client, BYTES; 0 = no limit]:max-queued-bytes: ' \
-        '--max-packet-size=[largest packet accepted, BYTES (at least 20); 0 = the protocol maximum of 268435460]:max-packet-size: ' \
-        '--max-keepalive=[largest keep alive granted, SECONDS (1-65535); v5 clients asking more get Server Keep Alive]:max-keepalive: ' \
-        '--max-qos=[highest QoS accepted and granted, QOS 0-2; v5 clients are told in CONNACK]:max-qos: ' \
-        '--sys-interval=[publish $SYS topics every SECONDS; 0 = never]:sys-interval: ' \
-        '--help[show help]'
-}
-
-_mqtool_sub() {
-    _arguments \
-        '*--topic=[subscribe to topic FILTER; repeatable (default\: the -L path)]:topic: ' \
-        '*-t[subscribe to topic FILTER; repeatable (default\: the -L path)]:topic: ' \
-        '*--sub=[subscribe with per-topic options\: OPTIONS\:FILTER, OPTIONS a comma list of qos=N, nl (no local), rap (retain as published), rh=0|1|2 (retain handling), id=N (subscription identifier, MQTT 5); everything after the first colon is the filter, e.g. --sub '\''qos=1,nl,id=7\:sensors/#'\''; repeatable (default\: none)]:sub: ' \
-        '*--filter-out=[do not print (or --remove-retained) messages whose topic matches FILTER; repeatable (default\: none)]:filter-out: ' \
-        '*-T[do not print (or --remove-retained) messages whose topic matches FILTER; repeatable (default\: none)]:filter-out: ' \
-        '*--unsubscribe=[unsubscribe from FILTER after subscribing (for -c sessions); repeatable (default\: none)]:unsubscribe: ' \
-        '*-U[unsubscribe from FILTER after subscribing (for -c sessions); repeatable (default\: none)]:unsubscribe: ' \
-        '-C[exit after N messages (counting those not dropped by -R, -T, --retained-only) (default\: 0, no limit)]:C: ' \
-        '-W[exit with code 27 and "Timed out" after SECONDS (default\: 0, no timeout)]:W: ' \
-        '-E[exit once every subscription is acknowledged (default\: false)]' \
-        '--retained-only[print only retained messages; exit at the first message that is not retained (default\: false)]' \
-        '--remove-retained[clear every retained message received (publish a zero-length retained message) (default\: false)]' \
-        '--random-filter=[print only this PERCENT of messages, chosen at random, 0.1-100]:random-filter: ' \
-        '--message-rate[instead of messages, print the number received in each second, one line per second (default\: false)]' \
-        '(--qos -q)--qos=[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
-        '(--qos -q)-q[QoS of the subscriptions, 0-2]:qos:(0 1 2)' \
-        '-R[do not print retained messages; at MQTT 5 asks for none (retain handling never) (default\: false)]' \
-        '--retain-as-published[MQTT 5\: keep the retain flag of forwarded messages (default\: false)]' \
-        '--retain-handling=[MQTT 5\: when the broker sends retained messages, WHEN\: always, new (only for a new subscription) or never (default\: always)]:retain-handling:(always new never)' \
-        '--no-local[MQTT 5\: do not receive this client'\''s own messages (default\: false)]' \
-        '(--verbose -v)--verbose[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
-        '(--verbose -v)-v[print "topic payload"; a zero-length payload prints (null) (default\: false, the payload only)]' \
-        '-N[do not add a newline after each message (default\: false)]' \
-        '-F[print each message with mosquitto'\''s FORMAT\: %t topic, %p payload, %x hex, %j JSON, @ strftime, \\n escapes...; overrides -v (default\: none)]:F: ' \
-        '--pretty[indent the JSON of %j, %J and --json (default\: false)]' \
-        '--json[print one JSON object per line (topic, qos, retain, properties, payload; a non-UTF-8 payload is base64 with "encoding"\:"base64"); overrides -F and -v (default\: false)]' \
-        '--color=[colour output WHEN\: auto (on a terminal, unless NO_COLOR is set), always or never (default\: auto)]:color:(auto always never)' \
-        '(--host -h)--host=[broker host name or address (default\: localhost)]:host: ' \
-        '(--host -h)-h[broker host name or address (default\: localhost)]:host: ' \
-        '(--port -p)--port=[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
-        '(--port -p)-p[broker PORT, 0-65535 (default\: 1883, or 8883 with TLS)]:port: ' \
-        '(--url -L)--url=[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
-        '(--url -L)-L[connect to URL mqtt|mqtts|ws|wss\://\[user\[\:pass\]@\]host\[\:port\]/topic; the path is the topic (default\: none)]:url: ' \
-        '--unix=[connect through the unix domain socket at PATH instead of TCP (default\: none)]:unix:_files' \
-        '--ws[connect over WebSocket, path /mqtt (default\: false)]' \
-        '-A[bind the outgoing socket to local ADDRESS (default\: any)]:A: ' \
-        '(--protocol-version -V)--protocol-version=[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--protocol-version -V)-V[MQTT VERSION\: 31, 311, 5 or mqttv31, mqttv311, mqttv5 (default\: 311; -x and -D force 5)]:protocol-version:(31 311 5 mqttv31 mqttv311 mqttv5)' \
-        '(--keepalive -k)--keepalive=[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
-        '(--keepalive -k)-k[keep-alive interval in SECONDS, 5-65535]:keepalive: ' \
-        '--nodelay[disable Nagle'\''s algorithm (TCP_NODELAY) (default\: false)]' \
-        '-M[maximum QoS 1 and 2 messages in flight, N >= 1]:M: ' \
-        '(--id -i)--id=[client ID (default\: empty, the broker assigns one)]:id: ' \
-        '(--id -i)-i[client ID (default\: empty, the broker assigns one)]:id: ' \
-        '(--id-prefix -I)--id-prefix=[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
-        '(--id-prefix -I)-I[client ID is PREFIX followed by the process id (default\: none)]:id-prefix: ' \
-        '(--disable-clean-session -c)--disable-clean-session[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
-        '(--disable-clean-session -c)-c[keep the session when disconnected (needs -i; at MQTT 5 the session never expires unless -x) (default\: false)]' \
-        '-x[session expiry interval in SECONDS, 0-4294967295, or -1 or ∞ for never; forces MQTT 5 (default\: 0, or ∞ with -c)]:x: ' \
-        '(--username -u)--username=[user NAME (default\: none)]:username: ' \
-        '(--username -u)-u[user NAME (default\: none)]:username: ' \
-        '(--pw -P)--pw=[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '(--pw -P)-P[the PASSWORD, visible in ps\: prefer --pw-file, --pw-prompt or $MQTOOL_PASSWORD (default\: none)]:pw: ' \
-        '--pw-file=[read the password from the first line of FILE (default\: none)]:pw-file:_files' \
-        '--pw-prompt[prompt for the password on the terminal, or read a line from stdin when it is not a terminal (default\: false)]' \
-        '--will-topic=[TOPIC of the will message (default\: no will)]:will-topic: ' \
-        '--will-payload=[PAYLOAD of the will message, needs --will-topic (default\: empty)]:will-payload: ' \
-        '--will-qos=[QoS of the will message, 0-2]:will-qos:(0 1 2)' \
-        '--will-retain[retain the will message, needs --will-topic (default\: false)]' \
-        '--cafile=[trust the PEM CA certificates in FILE; enables TLS (default\: none)]:cafile:_files' \
-        '--capath=[trust the PEM CA certificates (*.crt, *.pem) in DIR; enables TLS (default\: none)]:capath:_files -/' \
-        '--cert=[client certificate PEM FILE, needs --key (default\: none)]:cert:_files' \
-        '--key=[client private key PEM FILE, needs --cert (default\: none)]:key:_files' \
-        '--insecure[do not verify the server certificate (default\: false)]' \
-        '--tls-version=[TLS VERSION\: tlsv1.3 or tlsv1.2 (default\: either)]:tls-version:(tlsv1.2 tlsv1.3)' \
-        '--tls-alpn=[ALPN PROTOCOL to offer (default\: none)]:tls-alpn: ' \
-        '--tls-use-os-certs[trust the system'\''s CA certificates; enables TLS (default\: false, true for mqtts\:// and port 8883)]' \
-        '--no-tls[turn TLS off, overriding options files and port 8883 (default\: false)]' \
-        '*--property=[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
-        '*-D[MQTT 5 property\: -D COMMAND NAME VALUE, or -D COMMAND user-property KEY VALUE; COMMAND is connect, publish, subscribe, unsubscribe, disconnect or will; repeatable; forces MQTT 5 (default\: none)]:property: ' \
-        '(--debug -d)--debug[trace every packet sent and received on stderr (default\: false)]' \
-        '(--debug -d)-d[trace every packet sent and received on stderr (default\: false)]' \
-        '--quiet[do not print runtime errors; argument errors are still printed (default\: false)]' \
-        '-o[read options from FILE\: one "-option value" per line, # comments; the command line overrides them (default\: $XDG_CONFIG_HOME/mqtool/sub, else ~/.config/mqtool/sub, if it exists)]:o:_files' \
         '--help[show help]'
 }
 
