@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,10 +12,9 @@ import (
 
 	"github.com/mqtool/mqtool/broker"
 	"github.com/mqtool/mqtool/client"
+	"github.com/mqtool/mqtool/internal/mosquittotest"
 	"github.com/mqtool/mqtool/packet"
 )
-
-const mosquittoPath = "/usr/sbin/mosquitto"
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
@@ -35,53 +32,11 @@ func freePort(t *testing.T) int {
 // mosquitto is missing, unless MQTOOL_REQUIRE_INTEROP=1.
 func startMosquitto(t *testing.T, conf ...string) (string, *exec.Cmd) {
 	t.Helper()
-	if _, err := os.Stat(mosquittoPath); err != nil {
-		if os.Getenv("MQTOOL_REQUIRE_INTEROP") == "1" {
-			t.Fatalf("mosquitto required but missing: %v", err)
-		}
-		t.Skipf("mosquitto not installed at %s: %v", mosquittoPath, err)
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	path := filepath.Join(dir, "mosquitto.conf")
 	if conf == nil {
 		conf = []string{"max_queued_messages 100000"}
 	}
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s\n", port, strings.Join(conf, "\n"))
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(mosquittoPath, "-c", path)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-exited:
-			t.Fatalf("mosquitto exited: %s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %s within 5s: %s", addr, out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return "mqtt://" + addr, cmd
+	b := mosquittotest.Start(t, mosquittotest.Options{Config: conf})
+	return b.URL(), b.Cmd
 }
 
 func quickConfig(url string) Config {

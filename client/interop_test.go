@@ -3,78 +3,23 @@ package client
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mqtool/mqtool/internal/mosquittotest"
 	"github.com/mqtool/mqtool/packet"
 )
-
-const mosquittoBin = "/usr/sbin/mosquitto"
 
 // startMosquitto runs a mosquitto broker on a free loopback port with its
 // own config and returns its URL. Without the binary the test is skipped,
 // unless MQTOOL_REQUIRE_INTEROP=1.
 func startMosquitto(t testing.TB) string {
 	t.Helper()
-	if _, err := os.Stat(mosquittoBin); err != nil {
-		if os.Getenv("MQTOOL_REQUIRE_INTEROP") == "1" {
-			t.Fatalf("MQTOOL_REQUIRE_INTEROP=1 but %s is missing: %v", mosquittoBin, err)
-		}
-		t.Skipf("%s not installed: %v", mosquittoBin, err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	cfg := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n", port)
-	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(mosquittoBin, "-c", conf)
-	log, err := os.Create(filepath.Join(dir, "mosquitto.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		log.Close()
-	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return "mqtt://" + addr
-		}
-		select {
-		case <-exited:
-			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("mosquitto exited: %s", out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto not listening on %s: %v", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return mosquittotest.Start(t, mosquittotest.Options{Config: []string{
+		"max_inflight_messages 0",
+		"max_queued_messages 0",
+	}}).URL()
 }
 
 // collector gathers messages from OnMessage.

@@ -19,126 +19,31 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqtool/mqtool/internal/mosquittotest"
 )
-
-// interopBin finds a mosquitto program, or skips the test (fails when
-// MQTOOL_REQUIRE_INTEROP=1) when it is missing.
-func interopBin(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"} {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	if os.Getenv("MQTOOL_REQUIRE_INTEROP") == "1" {
-		t.Fatalf("%s not found and MQTOOL_REQUIRE_INTEROP=1", name)
-	}
-	t.Skipf("interop test needs %s, which is not installed", name)
-	return ""
-}
-
-// logBuffer is a bytes.Buffer safe for a writer and a poller.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *logBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *logBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// mosquittoBroker is a mosquitto broker run by a test.
-type mosquittoBroker struct {
-	port string
-	log  *logBuffer
-}
 
 // startMosquittoBroker runs mosquitto with its own config in a temporary
 // directory: a plain listener on a free loopback port, plus extra config
 // lines (which may use %s for further free ports, filled from extraPorts).
-func startMosquittoBroker(t *testing.T, extra string, extraPorts int) (*mosquittoBroker, []string) {
+// Its log has every event, for waitSubacks.
+func startMosquittoBroker(t *testing.T, extra string, extraPorts int) (*mosquittotest.Broker, []string) {
 	t.Helper()
-	bin := interopBin(t, "mosquitto")
-	ports := make([]string, 1+extraPorts)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, ports[i], _ = net.SplitHostPort(ln.Addr().String())
-		ln.Close()
-	}
-	dir := t.TempDir()
-	args := make([]any, extraPorts)
-	for i := range args {
-		args[i] = ports[1+i]
-	}
-	cfg := fmt.Sprintf("per_listener_settings false\nallow_anonymous true\npersistence false\nlog_dest stdout\nlog_type all\nlistener %s 127.0.0.1\n", ports[0]) +
-		fmt.Sprintf(extra, args...)
-	conf := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b := &mosquittoBroker{port: ports[0], log: &logBuffer{}}
-	// mosquitto's stdout log is block-buffered on a pipe; stdbuf makes it
-	// line-buffered so that waitSubacks sees each line at once.
-	cmd := exec.Command(bin, "-c", conf)
-	if sb, err := exec.LookPath("stdbuf"); err == nil {
-		cmd = exec.Command(sb, "-oL", bin, "-c", conf)
-	}
-	cmd.Stdout, cmd.Stderr = b.log, b.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
+	b := mosquittotest.Start(t, mosquittotest.Options{
+		Config:     []string{"per_listener_settings false", "log_dest stdout", "log_type all", extra},
+		ExtraPorts: extraPorts,
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for _, p := range ports {
-		for {
-			c, err := net.DialTimeout("tcp", "127.0.0.1:"+p, time.Second)
-			if err == nil {
-				c.Close()
-				break
-			}
-			select {
-			case <-done:
-				t.Fatalf("mosquitto exited: %s", b.log.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("mosquitto did not listen on %s: %v\n%s", p, err, b.log.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	return b, ports[1:]
+	return b, b.ExtraPorts
 }
 
 // waitSubacks waits until the broker has sent a SUBACK to each client id.
-func (b *mosquittoBroker) waitSubacks(t *testing.T, ids ...string) {
+func waitSubacks(t *testing.T, b *mosquittotest.Broker, ids ...string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		log := b.log.String()
+		log := b.Log()
 		missing := ""
 		for _, id := range ids {
 			if !strings.Contains(log, "Sending SUBACK to "+id+"\n") {
@@ -238,8 +143,8 @@ var reTST = regexp.MustCompile(`"tst":\s*"[^"]*"`)
 // broker to mosquitto_sub and to mqtool sub with the same flags, and
 // compares their stdout and stderr byte for byte.
 func TestInteropSubOutput(t *testing.T) {
-	subBin := interopBin(t, "mosquitto_sub")
-	pubBin := interopBin(t, "mosquitto_pub")
+	subBin := mosquittotest.Tool(t, "mosquitto_sub")
+	pubBin := mosquittotest.Tool(t, "mosquitto_pub")
 	b, _ := startMosquittoBroker(t, "", 0)
 	dir := t.TempDir()
 	binFile := filepath.Join(dir, "bin")
@@ -281,7 +186,7 @@ func TestInteropSubOutput(t *testing.T) {
 			// QoS 1, not 2: libmosquitto hands an incoming QoS 2 message
 			// over at PUBREL, mqtool at PUBLISH, so the order of a QoS 2
 			// message and the next one may differ.
-			common := append([]string{"-p", b.port, "-V", "5", "-q", "1", "-t", topic + "#", "-C", count}, flags...)
+			common := append([]string{"-p", b.Port, "-V", "5", "-q", "1", "-t", topic + "#", "-C", count}, flags...)
 			theirID, ourID := fmt.Sprintf("ms-%d", i), fmt.Sprintf("mq-%d", i)
 			pairs = append(pairs, pair{
 				flags:  flags,
@@ -290,13 +195,13 @@ func TestInteropSubOutput(t *testing.T) {
 			})
 			ids = append(ids, theirID, ourID)
 		}
-		b.waitSubacks(t, ids...)
+		waitSubacks(t, b, ids...)
 		for i := start; i < min(start+batch, len(subOutputCases)); i++ {
 			topic := fmt.Sprintf("io/%d/", i)
 			for _, m := range msgs {
 				m = append([]string(nil), m...)
 				m[1] = topic + m[1]
-				run(t, nil, pubBin, append([]string{"-p", b.port, "-V", "5"}, m...)...)
+				run(t, nil, pubBin, append([]string{"-p", b.Port, "-V", "5"}, m...)...)
 			}
 		}
 		for _, p := range pairs {
@@ -317,8 +222,8 @@ func TestInteropSubOutput(t *testing.T) {
 // same flags, through a mosquitto broker, and compares what mosquitto_sub
 // prints for each.
 func TestInteropPub(t *testing.T) {
-	subBin := interopBin(t, "mosquitto_sub")
-	pubBin := interopBin(t, "mosquitto_pub")
+	subBin := mosquittotest.Tool(t, "mosquitto_sub")
+	pubBin := mosquittotest.Tool(t, "mosquitto_pub")
 	b, _ := startMosquittoBroker(t, "", 0)
 	dir := t.TempDir()
 	binFile := filepath.Join(dir, "bin")
@@ -354,10 +259,10 @@ func TestInteropPub(t *testing.T) {
 			for k, prog := range []string{pubBin, "mqtool"} {
 				topic := fmt.Sprintf("ip/%d/%d", i, k)
 				id := fmt.Sprintf("ipsub-%d-%d", i, k)
-				sub := startProc(t, context.Background(), nil, subBin, "-p", b.port, "-V", "5", "-q", "2", "-i", id,
+				sub := startProc(t, context.Background(), nil, subBin, "-p", b.Port, "-V", "5", "-q", "2", "-i", id,
 					"-t", topic, "-C", strconv.Itoa(tt.n), "-F", format)
-				b.waitSubacks(t, id)
-				args := append([]string{"-p", b.port, "-t", topic}, tt.args...)
+				waitSubacks(t, b, id)
+				args := append([]string{"-p", b.Port, "-t", topic}, tt.args...)
 				if prog == "mqtool" {
 					args = append([]string{"pub"}, args...)
 				}
@@ -372,9 +277,9 @@ func TestInteropPub(t *testing.T) {
 	}
 
 	t.Run("zero-length retained clears", func(t *testing.T) {
-		run(t, nil, "mqtool", "pub", "-p", b.port, "-t", "ip/clear", "-m", "x", "-r")
-		run(t, nil, "mqtool", "pub", "-p", b.port, "-t", "ip/clear", "-n", "-r")
-		sub := startProc(t, context.Background(), nil, subBin, "-p", b.port, "-t", "ip/clear", "-W", "1")
+		run(t, nil, "mqtool", "pub", "-p", b.Port, "-t", "ip/clear", "-m", "x", "-r")
+		run(t, nil, "mqtool", "pub", "-p", b.Port, "-t", "ip/clear", "-n", "-r")
+		sub := startProc(t, context.Background(), nil, subBin, "-p", b.Port, "-t", "ip/clear", "-W", "1")
 		err := <-sub.done
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 27 || sub.stdout.Len() != 0 {
@@ -454,7 +359,7 @@ func writeCerts(t *testing.T, dir string) {
 // TestInteropTLS connects mqtool pub and sub to mosquitto's TLS listeners
 // (server authentication, and mutual TLS) with certificates made here.
 func TestInteropTLS(t *testing.T) {
-	subBin := interopBin(t, "mosquitto_sub")
+	subBin := mosquittotest.Tool(t, "mosquitto_sub")
 	dir, err := os.MkdirTemp("", "mqtool-tls")
 	if err != nil {
 		t.Fatal(err)
@@ -486,7 +391,7 @@ func TestInteropTLS(t *testing.T) {
 	}
 
 	ok(nil, "pub", "-h", "127.0.0.1", "-p", tlsPort, "--cafile", f("ca.pem"), "-t", "tls/a", "-m", "over tls", "-r", "-q", "1")
-	p := startProc(t, context.Background(), nil, subBin, "-p", b.port, "-t", "tls/a", "-C", "1", "-v")
+	p := startProc(t, context.Background(), nil, subBin, "-p", b.Port, "-t", "tls/a", "-C", "1", "-v")
 	p.wait(t)
 	if got := p.stdout.String(); got != "tls/a over tls\n" {
 		t.Errorf("mosquitto_sub got %q from mqtool pub over TLS, want %q", got, "tls/a over tls\n")
@@ -516,14 +421,14 @@ func TestInteropTLS(t *testing.T) {
 	// --tls-alpn offers a protocol; mosquitto 2.0 ignores it.
 	ok(nil, "pub", "-h", "127.0.0.1", "-p", tlsPort, "--cafile", f("ca.pem"), "--tls-alpn", "mqtt", "-t", "tls/x", "-m", "x")
 	// --no-tls turns TLS off despite --cafile: the plain listener accepts it.
-	ok(nil, "pub", "-p", b.port, "--cafile", f("ca.pem"), "--no-tls", "-t", "tls/x", "-m", "x")
+	ok(nil, "pub", "-p", b.Port, "--cafile", f("ca.pem"), "--no-tls", "-t", "tls/x", "-m", "x")
 }
 
 // TestInteropTransports publishes with mqtool over WebSocket (--ws and
 // -L ws://) and a unix socket (--unix) to mosquitto, and subscribes over
 // WebSocket.
 func TestInteropTransports(t *testing.T) {
-	subBin := interopBin(t, "mosquitto_sub")
+	subBin := mosquittotest.Tool(t, "mosquitto_sub")
 	dir, err := os.MkdirTemp("", "mqtool-unix")
 	if err != nil {
 		t.Fatal(err)
@@ -542,12 +447,12 @@ func TestInteropTransports(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto made no unix socket at %s:\n%s", sock, b.log.String())
+			t.Fatalf("mosquitto made no unix socket at %s:\n%s", sock, b.Log())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	sub := startProc(t, context.Background(), nil, subBin, "-p", b.port, "-i", "tsub", "-t", "tr/#", "-C", "3", "-v")
-	b.waitSubacks(t, "tsub")
+	sub := startProc(t, context.Background(), nil, subBin, "-p", b.Port, "-i", "tsub", "-t", "tr/#", "-C", "3", "-v")
+	waitSubacks(t, b, "tsub")
 	run(t, nil, "mqtool", "pub", "--ws", "-p", wsPort, "-t", "tr/ws", "-m", "over websocket", "-q", "1")
 	run(t, nil, "mqtool", "pub", "-L", "ws://127.0.0.1:"+wsPort+"/tr/url", "-m", "ws url")
 	run(t, nil, "mqtool", "pub", "--unix", sock, "-t", "tr/unix", "-m", "over unix", "-q", "2")

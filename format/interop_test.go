@@ -19,80 +19,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mqtool/mqtool/internal/mosquittotest"
 	"github.com/mqtool/mqtool/packet"
 )
-
-// mosquittoBin finds a mosquitto binary, or skips (fails when
-// MQTOOL_REQUIRE_INTEROP=1) when it is missing.
-func mosquittoBin(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"} {
-		if p := filepath.Join(dir, name); fileExists(p) {
-			return p
-		}
-	}
-	if os.Getenv("MQTOOL_REQUIRE_INTEROP") == "1" {
-		t.Fatalf("%s not found and MQTOOL_REQUIRE_INTEROP=1", name)
-	}
-	t.Skipf("interop test needs %s, which is not installed", name)
-	return ""
-}
-
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir()
-}
 
 // startMosquitto runs a mosquitto broker on a free loopback port with its own
 // config in a temporary directory and returns its address.
 func startMosquitto(t *testing.T) string {
 	t.Helper()
-	bin := mosquittoBin(t, "mosquitto")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	cfg := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nsys_interval 1\npersistence false\n", port)
-	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var log bytes.Buffer
-	cmd := exec.Command(bin, "-c", conf)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case <-done:
-			t.Fatalf("mosquitto exited: %s", log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return mosquittotest.Start(t, mosquittotest.Options{Config: []string{"sys_interval 1"}}).Addr
 }
 
 // rawClient is a minimal MQTT client built on the packet codec.
@@ -265,8 +200,8 @@ func normaliseTime(b []byte) []byte {
 // messages ahead of QoS 1 and 2 ones, so the comparison accepts the
 // messages in any order; each message's output must match whole.
 func TestInteropMosquittoSub(t *testing.T) {
-	subBin := mosquittoBin(t, "mosquitto_sub")
-	pubBin := mosquittoBin(t, "mosquitto_pub")
+	subBin := mosquittotest.Tool(t, "mosquitto_sub")
+	pubBin := mosquittotest.Tool(t, "mosquitto_pub")
 	addr := startMosquitto(t)
 	host, port, _ := net.SplitHostPort(addr)
 
