@@ -69,7 +69,14 @@ func usagef(cmd, f string, args ...any) error {
 
 // App returns the mqtool command tree writing to s.
 func App(s *format.Streams) *cli.App {
-	app := &cli.App{
+	app := newApp(s)
+	app.Commands = commands(s)
+	return app
+}
+
+// newApp returns the app without its commands.
+func newApp(s *format.Streams) *cli.App {
+	return &cli.App{
 		Name:                 "mqtool",
 		Usage:                "an MQTT toolkit: broker, clients and load generator",
 		Version:              version(),
@@ -79,29 +86,31 @@ func App(s *format.Streams) *cli.App {
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
 		ExitErrHandler:       func(*cli.Context, error) {},
-		Commands:             commands(s),
 		// Topics may contain commas.
 		DisableSliceFlagSeparator: true,
 	}
-	return app
 }
 
 func versionText() string {
 	return fmt.Sprintf("mqtool %s (%s %s/%s)", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// commandList is extended by each command's file.
-var commandList []func(s *format.Streams) *cli.Command
-
-func commands(s *format.Streams) []*cli.Command {
-	cmds := []*cli.Command{{
+func versionCommand(s *format.Streams) *cli.Command {
+	return &cli.Command{
 		Name:  "version",
 		Usage: "print the version of mqtool and of Go",
 		Action: func(*cli.Context) error {
 			fmt.Fprintln(s.Out, versionText())
 			return nil
 		},
-	}}
+	}
+}
+
+// commandList is extended by each command's file.
+var commandList []func(s *format.Streams) *cli.Command
+
+func commands(s *format.Streams) []*cli.Command {
+	cmds := []*cli.Command{versionCommand(s)}
 	for _, f := range commandList {
 		cmds = append(cmds, f(s))
 	}
@@ -123,17 +132,29 @@ var commandOrder = []string{"serve", "pub", "sub", "rr", "bench", "completion", 
 // Main runs mqtool with args (args[0] is the program name) and returns the
 // process exit code.
 func Main(ctx context.Context, args []string, s *format.Streams) int {
-	cli.VersionPrinter = func(*cli.Context) { fmt.Fprintln(s.Out, versionText()) }
-	// -h is --host in client commands, as in mosquitto; help is --help only.
-	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
-	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
-	app := App(s)
+	configureCLI(s)
+	var app *cli.App
+	if len(args) > 1 {
+		app = leanApp(s, args[1])
+	}
+	if app == nil {
+		app = App(s)
+	}
 	args, err := prepareArgs(app, args)
 	if err != nil {
 		return exitCode(s, err)
 	}
 	err = app.RunContext(ctx, args)
 	return exitCode(s, err)
+}
+
+// configureCLI sets urfave/cli's package-level help and version flags
+// and version printer for a run writing to s.
+func configureCLI(s *format.Streams) {
+	cli.VersionPrinter = func(*cli.Context) { fmt.Fprintln(s.Out, versionText()) }
+	// -h is --host in client commands, as in mosquitto; help is --help only.
+	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
 }
 
 func exitCode(s *format.Streams, err error) int {

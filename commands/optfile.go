@@ -34,7 +34,7 @@ func prepareArgs(app *cli.App, args []string) ([]string, error) {
 	valueFlags := map[string]bool{}
 	var hasOptFile, hasProperty bool
 	for _, f := range cmd.Flags {
-		_, isBool := f.(*cli.BoolFlag)
+		_, isBool := unwrap(f).(*cli.BoolFlag)
 		for _, n := range f.Names() {
 			valueFlags[n] = !isBool
 			hasOptFile = hasOptFile || n == "o"

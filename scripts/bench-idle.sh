@@ -73,7 +73,7 @@ rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 say "building mqtool from $repo"
-(cd "$repo" && go build -o "$work/mqtool" .) || fail "go build"
+"$repo/scripts/build.sh" "$work/mqtool" || fail "scripts/build.sh"
 mqtool=$work/mqtool
 
 "$mqtool" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &

@@ -49,7 +49,7 @@ if [ -n "${MQTOOL:-}" ]; then
   mqtool=$MQTOOL
 elif [ -f "$repo/go.mod" ] && grep -q '^module github.com/mqtool/mqtool$' "$repo/go.mod" && command -v go >/dev/null; then
   say "building mqtool from $repo"
-  (cd "$repo" && go build -o "$work/mqtool" .) || fail "go build"
+  "$repo/scripts/build.sh" "$work/mqtool" || fail "scripts/build.sh"
   mqtool=$work/mqtool
 elif command -v mqtool >/dev/null; then
   mqtool=$(command -v mqtool)

@@ -22,6 +22,9 @@ for pkg in $(go list ./... | grep -v '^github.com/mqtool/mqtool$' | grep -v '/co
   fi
 done
 
+# The release build (scripts/build.sh: static, no urfave/cli docs) compiles.
+scripts/build.sh "$(mktemp -d)/mqtool"
+
 go test -race -count=1 -timeout 8m ./...
 
 if [ "${MQTOOL_FUZZ_SECONDS:-0}" != 0 ]; then

@@ -1,0 +1,155 @@
+package commands
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/mqtool/mqtool/format"
+)
+
+// Start-up cost. A client command's whole run is a few milliseconds, so
+// what cli.App does before the action matters: App.Setup formats every
+// flag of every command for its help categories, and Command.Run asks each
+// flag's Names (a regular expression per name) once per flag, quadratic in
+// the number of flags. leanApp builds only the command being run, with
+// cached names.
+
+// leanCommands builds the commands whose run needs no other command;
+// completion and man walk the whole tree, so they are not here.
+var leanCommands = map[string]func(*format.Streams) *cli.Command{
+	"serve": serveCommand, "pub": pubCommand, "sub": subCommand, "rr": rrCommand,
+	"bench": benchCommand, "version": versionCommand,
+}
+
+// leanApp returns the app with only the command named name, its flags
+// answering Names from a list computed once, or nil when name is not a
+// lean command. Top-level help, which lists every command, is never
+// shown when a command is named, so nothing else is needed.
+func leanApp(s *format.Streams, name string) *cli.App {
+	build, ok := leanCommands[name]
+	if !ok {
+		return nil
+	}
+	c := build(s)
+	cacheTreeNames(c)
+	app := newApp(s)
+	app.Commands = []*cli.Command{c}
+	return app
+}
+
+// cacheTreeNames applies cacheNames to c and its subcommands.
+func cacheTreeNames(c *cli.Command) {
+	c.Flags = cacheNames(c.Flags)
+	for _, sc := range c.Subcommands {
+		cacheTreeNames(sc)
+	}
+}
+
+// cacheNames wraps each flag of a type mqtool uses so that Names returns a
+// slice computed once; other flags are kept as they are. The wrappers
+// embed the flag, so every other method (and interface) is the flag's own.
+func cacheNames(fs []cli.Flag) []cli.Flag {
+	out := make([]cli.Flag, len(fs))
+	for i, f := range fs {
+		n := f.Names()
+		switch f := f.(type) {
+		case *cli.BoolFlag:
+			out[i] = &namedBool{f, n}
+		case *cli.StringFlag:
+			out[i] = &namedString{f, n}
+		case *cli.IntFlag:
+			out[i] = &namedInt{f, n}
+		case *cli.DurationFlag:
+			out[i] = &namedDuration{f, n}
+		case *cli.StringSliceFlag:
+			out[i] = &namedStringSlice{f, n}
+		case *cli.IntSliceFlag:
+			out[i] = &namedIntSlice{f, n}
+		case *cli.Float64Flag:
+			out[i] = &namedFloat64{f, n}
+		case *cli.Uint64Flag:
+			out[i] = &namedUint64{f, n}
+		default:
+			out[i] = f
+		}
+	}
+	return out
+}
+
+type namedBool struct {
+	*cli.BoolFlag
+	names []string
+}
+
+func (f *namedBool) Names() []string { return f.names }
+
+type namedString struct {
+	*cli.StringFlag
+	names []string
+}
+
+func (f *namedString) Names() []string { return f.names }
+
+type namedInt struct {
+	*cli.IntFlag
+	names []string
+}
+
+func (f *namedInt) Names() []string { return f.names }
+
+type namedDuration struct {
+	*cli.DurationFlag
+	names []string
+}
+
+func (f *namedDuration) Names() []string { return f.names }
+
+type namedStringSlice struct {
+	*cli.StringSliceFlag
+	names []string
+}
+
+func (f *namedStringSlice) Names() []string { return f.names }
+
+type namedIntSlice struct {
+	*cli.IntSliceFlag
+	names []string
+}
+
+func (f *namedIntSlice) Names() []string { return f.names }
+
+type namedFloat64 struct {
+	*cli.Float64Flag
+	names []string
+}
+
+func (f *namedFloat64) Names() []string { return f.names }
+
+type namedUint64 struct {
+	*cli.Uint64Flag
+	names []string
+}
+
+func (f *namedUint64) Names() []string { return f.names }
+
+// unwrap returns the flag a cacheNames wrapper holds, or f.
+func unwrap(f cli.Flag) cli.Flag {
+	switch f := f.(type) {
+	case *namedBool:
+		return f.BoolFlag
+	case *namedString:
+		return f.StringFlag
+	case *namedInt:
+		return f.IntFlag
+	case *namedDuration:
+		return f.DurationFlag
+	case *namedStringSlice:
+		return f.StringSliceFlag
+	case *namedIntSlice:
+		return f.IntSliceFlag
+	case *namedFloat64:
+		return f.Float64Flag
+	case *namedUint64:
+		return f.Uint64Flag
+	}
+	return f
+}

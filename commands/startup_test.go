@@ -1,0 +1,72 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mqtool/mqtool/format"
+)
+
+// TestLeanAppSameHelp checks that a command run through leanApp (only that
+// command, flags wrapped by cacheNames) prints the same --help as the full
+// command tree does.
+func TestLeanAppSameHelp(t *testing.T) {
+	for name := range leanCommands {
+		t.Run(name, func(t *testing.T) {
+			run := func(lean bool) string {
+				var out, errb bytes.Buffer
+				s := &format.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}
+				configureCLI(s)
+				app := App(s)
+				if lean {
+					app = leanApp(s, name)
+				}
+				if err := app.RunContext(context.Background(), []string{"mqtool", name, "--help"}); err != nil {
+					t.Fatalf("%s --help (lean %v): %v", name, lean, err)
+				}
+				return out.String() + errb.String()
+			}
+			full, lean := run(false), run(true)
+			if full != lean {
+				t.Errorf("%s --help differs:\nfull tree:\n%s\nlean app:\n%s", name, full, lean)
+			}
+			if name != "version" && !strings.Contains(lean, "--") {
+				t.Errorf("%s --help lists no flags:\n%s", name, lean)
+			}
+		})
+	}
+}
+
+// TestLeanAppOnlyNamed checks that leanApp builds only the named command,
+// with every flag of it and of its subcommands wrapped, and nothing for
+// the commands that need the whole tree.
+func TestLeanAppOnlyNamed(t *testing.T) {
+	s := &format.Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}
+	for name := range leanCommands {
+		app := leanApp(s, name)
+		if app == nil || len(app.Commands) != 1 || app.Commands[0].Name != name {
+			t.Fatalf("leanApp(%s) = %v, want only %s", name, app, name)
+		}
+		var check func(path string, c *cli.Command)
+		check = func(path string, c *cli.Command) {
+			for _, f := range c.Flags {
+				if unwrap(f) == f {
+					t.Errorf("%s flag %v (%T) not wrapped by cacheNames", path, f.Names(), f)
+				}
+			}
+			for _, sc := range c.Subcommands {
+				check(path+" "+sc.Name, sc)
+			}
+		}
+		check(name, app.Commands[0])
+	}
+	for _, name := range []string{"completion", "man", "help", "nope", "-h"} {
+		if leanApp(s, name) != nil {
+			t.Errorf("leanApp(%q) != nil, want the full tree for it", name)
+		}
+	}
+}
