@@ -9,7 +9,10 @@
 #            (mqtool sub vs mosquitto_sub): messages per second
 #   pub -l   MESSAGES stdin lines published with `pub -l` at QoS 0
 #            (mqtool pub vs mosquitto_pub), a mosquitto_sub checking that
-#            all arrive: messages per second of the publisher
+#            all arrive: messages per second until the publisher exits,
+#            and until the checker has every message
+#   (both)   the client's CPU time (user + system, from bash's `time`): with
+#            the broker as the limit, rates tie and CPU tells the clients apart
 #   cold     one `pub -m x`: start, connect, publish, disconnect, exit
 #            (hyperfine when installed, else a loop timed with date +%s%N)
 #
@@ -106,7 +109,13 @@ payloads="$(head -n1 "$work/lines" | tr -d '\n' | wc -c)-$(tail -n1 "$work/lines
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 rate() { awk -v n="$messages" -v ns="$1" 'BEGIN {printf "%.0f", n / (ns / 1e9)}'; }
 
-# drain SUB: one run of the drain test; prints the elapsed nanoseconds.
+# cpu FILE: the user + system CPU seconds that bash's `time` wrote to FILE
+# (TIMEFORMAT='%U %S').
+cpu() { awk '{printf "%.2f", $1 + $2}' "$1"; }
+TIMEFORMAT='%U %S'
+
+# drain SUB: one run of the drain test; prints the elapsed nanoseconds and
+# the client's CPU seconds.
 drain() {
   local sub=$1 name id topic t0 t1 code=0
   name=$(basename "$sub")
@@ -115,18 +124,19 @@ drain() {
     fail "$name -c -E (creating the session) failed"
   mosquitto_pub "${conn[@]}" -q 0 -t "$topic" -l <"$work/lines" || fail "mosquitto_pub -l (the backlog) failed"
   t0=$(now)
-  "$sub" "${conn[@]}" -q 0 -c -i "$id" -t "$topic" -C "$messages" -W 300 >/dev/null || code=$?
+  { time "$sub" "${conn[@]}" -q 0 -c -i "$id" -t "$topic" -C "$messages" -W 300 >/dev/null 2>"$work/client.err" || code=$?; } 2>"$work/time"
   t1=$(now)
-  [ "$code" -eq 0 ] || fail "$name -C $messages exited $code (27: timed out, messages lost)"
-  echo $((t1 - t0))
+  [ "$code" -eq 0 ] || fail "$name -C $messages exited $code (27: timed out, messages lost): $(cat "$work/client.err")"
+  echo "$((t1 - t0)) $(cpu "$work/time")"
 }
 
-# publines PUB: one run of the pub -l test; prints the publisher's elapsed
-# nanoseconds, once a checking mosquitto_sub has received every message. The
+# publines PUB: one run of the pub -l test; prints the nanoseconds until the
+# publisher exited, the nanoseconds until a checking mosquitto_sub had
+# received every message, and the publisher's CPU seconds. The
 # checker's session and subscription exist before the publisher starts, so
 # it cannot miss a message however late it connects.
 publines() {
-  local pub=$1 name id topic t0 t1 code=0
+  local pub=$1 name id topic t0 t1 t2 code=0
   name=$(basename "$pub")
   id="bench-check-$name-$$" topic="bench/lines/$name/$$"
   mosquitto_sub "${conn[@]}" -q 0 -c -i "$id" -t "$topic" -E >/dev/null ||
@@ -134,12 +144,14 @@ publines() {
   mosquitto_sub "${conn[@]}" -q 0 -c -i "$id" -t "$topic" -C "$messages" -W 300 >/dev/null &
   bg=$!
   t0=$(now)
-  "$pub" "${conn[@]}" -q 0 -t "$topic" -l <"$work/lines" || fail "$name -l exited $?"
+  { time "$pub" "${conn[@]}" -q 0 -t "$topic" -l <"$work/lines" 2>"$work/client.err" || code=$?; } 2>"$work/time"
   t1=$(now)
+  [ "$code" -eq 0 ] || fail "$name -l exited $code: $(cat "$work/client.err")"
   wait "$bg" || code=$?
+  t2=$(now)
   bg=''
   [ "$code" -eq 0 ] || fail "$name -l: the checking mosquitto_sub did not get all $messages messages (exit $code)"
-  echo $((t1 - t0))
+  echo "$((t1 - t0)) $((t2 - t0)) $(cpu "$work/time")"
 }
 
 # mqtool's clients are "mqtool sub" and "mqtool pub": wrap them so that both
@@ -158,11 +170,14 @@ for tool in mqtool mosquitto; do
   say "$tool: drain, $runs runs"
   : >"$work/ns"
   for _ in $(seq "$runs"); do drain "$sub" >>"$work/ns"; done
-  result[drain,$tool]=$(rate "$(median <"$work/ns")")
+  result[drain,$tool]=$(rate "$(cut -d' ' -f1 "$work/ns" | median)")
+  result[draincpu,$tool]=$(cut -d' ' -f2 "$work/ns" | median)
   say "$tool: pub -l, $runs runs"
   : >"$work/ns"
   for _ in $(seq "$runs"); do publines "$pub" >>"$work/ns"; done
-  result[lines,$tool]=$(rate "$(median <"$work/ns")")
+  result[lines,$tool]=$(rate "$(cut -d' ' -f1 "$work/ns" | median)")
+  result[delivered,$tool]=$(rate "$(cut -d' ' -f2 "$work/ns" | median)")
+  result[linescpu,$tool]=$(cut -d' ' -f3 "$work/ns" | median)
 done
 
 # Cold start: the binaries themselves, not the wrappers (a sh exec would
@@ -208,8 +223,14 @@ echo "$messages messages, payloads \"message N\" of $payloads bytes, QoS 0, MQTT
 row "test" "mqtool" "mosquitto" "mqtool speed"
 row "sub -C $messages drain, msg/s (median of $runs)" \
   "${result[drain,mqtool]}" "${result[drain,mosquitto]}" "$(ratio "${result[drain,mqtool]}" "${result[drain,mosquitto]}")"
+row "  client CPU, s (user + system, median)" \
+  "${result[draincpu,mqtool]}" "${result[draincpu,mosquitto]}" "$(ratio "${result[draincpu,mosquitto]}" "${result[draincpu,mqtool]}")"
 row "pub -l $messages lines, msg/s (median of $runs)" \
   "${result[lines,mqtool]}" "${result[lines,mosquitto]}" "$(ratio "${result[lines,mqtool]}" "${result[lines,mosquitto]}")"
+row "  delivered to the checking sub, msg/s" \
+  "${result[delivered,mqtool]}" "${result[delivered,mosquitto]}" "$(ratio "${result[delivered,mqtool]}" "${result[delivered,mosquitto]}")"
+row "  client CPU, s (user + system, median)" \
+  "${result[linescpu,mqtool]}" "${result[linescpu,mosquitto]}" "$(ratio "${result[linescpu,mosquitto]}" "${result[linescpu,mqtool]}")"
 row "pub -m x cold, ms ($cold_how)" \
   "${result[cold,mqtool]}" "${result[cold,mosquitto]}" "$(ratio "${result[cold,mosquitto]%% *}" "${result[cold,mqtool]%% *}")"
 echo "(msg/s: higher is better; ms: lower is better; mqtool speed is mqtool's speed over mosquitto's: > 1x is faster)"
