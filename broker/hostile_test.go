@@ -34,8 +34,8 @@ func TestMalformedV5(t *testing.T) {
 		// PUBLISH "a" with a Subscription Identifier property (0x0B 1).
 		{"PUBLISH with subscription id", []byte{0x30, 0x06, 0, 1, 'a', 2, 0x0B, 1}, packet.ProtocolError},
 		{"invalid UTF-8 topic", []byte{0x30, 0x05, 0, 2, 0xC0, 0xAF, 0}, packet.MalformedPacket},
-		// The spec calls this a Protocol Error; 0x90 is the more specific code.
-		{"empty topic without alias", []byte{0x30, 0x03, 0, 0, 0}, packet.TopicNameInvalid},
+		// MQTT 5.0 section 3.3.2.3.4: a Protocol Error.
+		{"empty topic without alias", []byte{0x30, 0x03, 0, 0, 0}, packet.ProtocolError},
 		{"U+0000 in topic", []byte{0x30, 0x05, 0, 2, 'a', 0, 0}, packet.MalformedPacket},
 		{"surrogate in topic", []byte{0x30, 0x06, 0, 3, 0xED, 0xA0, 0x80, 0}, packet.MalformedPacket},
 		{"alias 0", []byte{0x30, 0x07, 0, 1, 'a', 3, 0x23, 0, 0}, packet.ProtocolError}, // [MQTT-3.3.2-8]

@@ -399,8 +399,13 @@ func decodePublish(d *decoder, flags byte, v Version, p *Publish) (*Publish, err
 		}
 	}
 	if p.Topic == "" {
-		if v != V5 || !p.Props.Has(PropTopicAlias) {
+		if v != V5 {
 			return nil, fmt.Errorf("packet: PUBLISH topic name empty: %w", TopicNameInvalid) // [MQTT-4.7.3-1]
+		}
+		if !p.Props.Has(PropTopicAlias) {
+			// MQTT 5.0 section 3.3.2.3.4: a zero-length Topic Name without a
+			// Topic Alias is a Protocol Error.
+			return nil, fmt.Errorf("packet: PUBLISH topic name empty and no topic alias: %w", ProtocolError)
 		}
 	} else if err := validTopicName(p.Topic, false); err != nil {
 		return nil, fmt.Errorf("packet: PUBLISH topic name: %w", err) // [MQTT-3.3.2-2]

@@ -96,7 +96,7 @@ func TestMalformed(t *testing.T) {
 		{"topic name with +", V311, pk(0x30, str("a/+")), 0, TopicNameInvalid, "PUBLISH topic name"},
 		{"topic name with #", V5, pk(0x30, str("a/#"), 0), 0, TopicNameInvalid, "PUBLISH topic name"},
 		{"topic name empty 3.1.1", V311, pk(0x30, str("")), 0, TopicNameInvalid, "PUBLISH topic name"},
-		{"topic name empty 5.0 without alias", V5, pk(0x30, str(""), 0), 0, TopicNameInvalid, "PUBLISH topic name"},
+		{"topic name empty 5.0 without alias", V5, pk(0x30, str(""), 0), 0, ProtocolError, "PUBLISH topic name empty and no topic alias"},
 		{"will topic with wildcard", V311, pk(0x10, connectHead("MQTT", 4, 0x06), str("c"), str("w/#"), str("")), 0, TopicNameInvalid, "will topic"},
 		{"filter + not whole level", V311, pk(0x82, 0, 1, str("a/b+"), 0), 0, TopicFilterInvalid, "'+'"},
 		{"filter # not whole level", V311, pk(0x82, 0, 1, str("a#"), 0), 0, TopicFilterInvalid, "'#'"},
