@@ -38,9 +38,9 @@ type ReconnectOptions struct {
 	// the error that stopped them. It is not called when the connection or
 	// ctx ended first; the subscriptions are then sent on the next
 	// connection whatever the session. If it returns an error they count
-	// as not made either, so a caller that does more (an UNSUBSCRIBE)
-	// gets to do it again. ctx ends when the Reconnector stops.
-	OnSubscribed func(ctx context.Context, acks []*packet.Suback, err error) error
+	// as not made either, so a caller that does more through r (an
+	// UNSUBSCRIBE) gets to do it again. ctx ends when r stops.
+	OnSubscribed func(ctx context.Context, r *Reconnector, acks []*packet.Suback, err error) error
 	// OnConnectionLost, when set, is called with why a connection ended
 	// (Client.Err), before connecting again.
 	OnConnectionLost func(err error)
@@ -75,7 +75,8 @@ func (ro *ReconnectOptions) delay(n int) time.Duration {
 // that may have been replaced; Stop hands the last connection over.
 //
 // One goroutine, started by Reconnect, watches the connection and runs the
-// callbacks. It ends when ctx ends, a reconnection is refused, or Stop,
+// callbacks, which must not call Stop, Close or Disconnect, nor wait for a
+// reconnection. It ends when ctx ends, a reconnection is refused, or Stop,
 // Close or Disconnect is called; Done is then closed. The connection in
 // use when ctx ends stays open until Stop, Close or Disconnect.
 type Reconnector struct {
@@ -193,7 +194,7 @@ func (r *Reconnector) subscribe(ctx context.Context, c *Client) {
 		return
 	}
 	if r.ro.OnSubscribed != nil {
-		if cerr := r.ro.OnSubscribed(ctx, acks, err); cerr != nil {
+		if cerr := r.ro.OnSubscribed(ctx, r, acks, err); cerr != nil {
 			return
 		}
 	}
@@ -273,6 +274,13 @@ func (r *Reconnector) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err
+}
+
+// Connected reports whether the current connection is up. After an
+// operation fails, false means it failed because the connection ended.
+func (r *Reconnector) Connected() bool {
+	c, _ := r.current()
+	return !gone(c)
 }
 
 // Connack returns the CONNACK of the current connection.

@@ -317,7 +317,7 @@ func TestReconnectSubscriptions(t *testing.T) {
 			defer cancel()
 			r, err := Reconnect(ctx, opts, ReconnectOptions{
 				Subscriptions: subs,
-				OnSubscribed: func(_ context.Context, acks []*packet.Suback, err error) error {
+				OnSubscribed: func(_ context.Context, _ *Reconnector, acks []*packet.Suback, err error) error {
 					if err != nil {
 						t.Errorf("OnSubscribed error %v", err)
 					}
@@ -422,7 +422,7 @@ func TestReconnectSubscriptionsIncomplete(t *testing.T) {
 	defer cancel()
 	r, err := Reconnect(ctx, Options{URL: url, ClientID: "incomplete"}, ReconnectOptions{
 		Subscriptions: []*packet.Subscribe{{Subscriptions: []packet.Subscription{{Filter: "i/t", QoS: 1}}}},
-		OnSubscribed: func(_ context.Context, acks []*packet.Suback, err error) error {
+		OnSubscribed: func(_ context.Context, _ *Reconnector, acks []*packet.Suback, err error) error {
 			if err != nil {
 				t.Errorf("OnSubscribed error %v, want none (a drop is not reported)", err)
 			}

@@ -236,15 +236,12 @@ func printNow(s *format.Streams, quiet bool, f string, args ...any) bool {
 
 // runPub connects, publishes as o says and disconnects.
 func runPub(ctx context.Context, o *pubOptions, s *format.Streams) error {
+	if o.mode == msgStdinLine {
+		return pubLines(ctx, o, s)
+	}
 	c, err := client.Dial(ctx, o.conn.Options)
 	if err != nil {
-		if ctx.Err() != nil {
-			return interrupted()
-		}
-		return clientExit(s, err, o.conn.Quiet)
-	}
-	if o.mode == msgStdinLine {
-		return pubLines(ctx, c, o, s)
+		return dialPubFailure(ctx, s, err, o.conn.Quiet)
 	}
 	retain := o.retain && retainAvailable(c)
 	for i := 0; i < o.repeat; i++ {
@@ -285,15 +282,33 @@ func finishPub(c *client.Client, o *pubOptions, s *format.Streams, err error) er
 	return clientExit(s, err, o.conn.Quiet)
 }
 
-func retainAvailable(c *client.Client) bool {
-	ca := c.Connack()
+// dialPubFailure maps a failed connection: an interrupt before CONNACK
+// exits 130, anything else as clientExit says.
+func dialPubFailure(ctx context.Context, s *format.Streams, err error, quiet bool) error {
+	if ctx.Err() != nil {
+		return interrupted()
+	}
+	return clientExit(s, err, quiet)
+}
+
+func retainAvailable(c *client.Client) bool { return connackRetain(c.Connack()) }
+
+// connackRetain reports whether the server that sent ca takes retained
+// messages.
+func connackRetain(ca *packet.Connack) bool {
 	return ca == nil || !ca.Props.Has(packet.PropRetainAvailable) || ca.Props.RetainAvailable != 0
 }
 
 // pubLines publishes each line of stdin (without its newline) over one
-// connection, pipelined up to the in-flight window, reconnecting if the
-// link drops. An interrupt ends it even while it waits for a line.
-func pubLines(ctx context.Context, c *client.Client, o *pubOptions, s *format.Streams) error {
+// connection, pipelined up to the in-flight window. A client.Reconnector
+// connects again if the link drops; a line that could not be sent then
+// goes out on the new connection. An interrupt ends it even while it waits
+// for a line.
+func pubLines(ctx context.Context, o *pubOptions, s *format.Streams) error {
+	link, err := client.Reconnect(ctx, o.conn.Options, client.ReconnectOptions{})
+	if err != nil {
+		return dialPubFailure(ctx, s, err, o.conn.Quiet)
+	}
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -325,66 +340,67 @@ func pubLines(ctx context.Context, c *client.Client, o *pubOptions, s *format.St
 		readErr = readLines(readCtx, s.In, lines)
 	}()
 
-	retain := o.retain && retainAvailable(c)
 	for {
 		var payload []byte
 		var ok bool
 		select {
 		case <-ctx.Done():
 			wg.Wait()
-			return finishPub(c, o, s, nil)
+			return finishLines(ctx, link.Stop(), o, s, nil)
 		case payload, ok = <-lines:
 		}
 		if !ok {
 			break
 		}
-		for {
-			p := &packet.Publish{Topic: o.topic, QoS: o.qos, Retain: retain, Payload: payload, Props: o.props}
-			wg.Add(1)
-			perr := c.PublishAsync(ctx, p, done)
-			if perr == nil {
-				break
-			}
+		retain := o.retain && connackRetain(link.Connack())
+		p := &packet.Publish{Topic: o.topic, QoS: o.qos, Retain: retain, Payload: payload, Props: o.props}
+		wg.Add(1)
+		if perr := link.PublishAsync(ctx, p, done); perr != nil {
 			wg.Done()
-			if ctx.Err() != nil {
-				wg.Wait()
-				return finishPub(c, o, s, nil)
-			}
-			select {
-			case <-c.Done():
-			default:
-				wg.Wait()
-				return finishPub(c, o, s, perr)
-			}
-			// The link dropped: connect again and resend this line.
 			wg.Wait()
-			nc, rerr := redial(ctx, o.conn.Options)
-			if rerr != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return clientExit(s, rerr, o.conn.Quiet)
-			}
-			c = nc
-			retain = o.retain && retainAvailable(c)
+			return finishLines(ctx, link.Stop(), o, s, perr)
 		}
 	}
 	wg.Wait()
+	c := link.Stop()
 	if readErr != nil {
 		return finishPub(c, o, s, fmt.Errorf("read stdin: %w", readErr))
 	}
 	mu.Lock()
-	err := failed
+	err = failed
 	mu.Unlock()
-	if err != nil && ctx.Err() == nil {
-		select {
-		case <-c.Done():
-			c.Close()
-			return clientExit(s, err, o.conn.Quiet)
-		default:
-		}
+	if err != nil && ctx.Err() == nil && !connected(c) {
+		c.Close()
+		return clientExit(s, err, o.conn.Quiet)
 	}
 	return finishPub(c, o, s, nil)
+}
+
+// finishLines ends pub -l early on c, the last connection: after an
+// interrupt with a DISCONNECT if the link is up (quietly if it is down),
+// after a refused reconnection with the refusal, else with err.
+func finishLines(ctx context.Context, c *client.Client, o *pubOptions, s *format.Streams, err error) error {
+	if ctx.Err() != nil {
+		if !connected(c) {
+			return nil
+		}
+		return finishPub(c, o, s, nil)
+	}
+	if !connected(c) {
+		c.Close()
+		return clientExit(s, err, o.conn.Quiet)
+	}
+	return finishPub(c, o, s, err)
+}
+
+// connected reports whether c's connection is up.
+func connected(c *client.Client) bool {
+	select {
+	case <-c.Done():
+		return false
+	default:
+		return true
+	}
 }
 
 // readLines sends each line of r, without its newline, to lines until EOF
@@ -419,30 +435,6 @@ func readLines(ctx context.Context, r io.Reader, lines chan<- []byte) error {
 		if eof {
 			return nil
 		}
-	}
-}
-
-// redial connects again after the link dropped, backing off from 100ms to
-// 5s, until ctx ends. A refused connection is final.
-func redial(ctx context.Context, opts client.Options) (*client.Client, error) {
-	delay := 100 * time.Millisecond
-	for {
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-		c, err := client.Dial(ctx, opts)
-		if err == nil {
-			return c, nil
-		}
-		var ce *client.ConnectError
-		if errors.As(err, &ce) {
-			return nil, err
-		}
-		delay = min(delay*2, 5*time.Second)
 	}
 }
 

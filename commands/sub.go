@@ -332,8 +332,9 @@ type subRun struct {
 	out     *outWriter
 	printer *format.Printer
 
+	link *client.Reconnector // set before clearLoop starts
+
 	mu      sync.Mutex
-	cur     *client.Client
 	n       int
 	stopped bool
 	// subacked is set, for -E, when the last SUBACK has been read.
@@ -441,7 +442,8 @@ func (r *subRun) takeClear() []string {
 }
 
 // runSub subscribes and prints messages until a stop condition, the
-// timeout or ctx ends it, reconnecting if the link drops.
+// timeout or ctx ends it. A client.Reconnector connects again if the link
+// drops, and subscribes again unless the broker kept the session.
 func runSub(ctx context.Context, o *subOptions, s *format.Streams) error {
 	stopPipe := ignoreSIGPIPE()
 	defer stopPipe()
@@ -466,20 +468,50 @@ func runSub(ctx context.Context, o *subOptions, s *format.Streams) error {
 	if o.exitAfterSub {
 		opts.Trace = r.watchSubacks(opts.Trace)
 	}
-	c, timeout, err := dialWithTimeout(ctx, opts, o.timeout)
-	if err != nil {
-		return dialFailure(ctx, s, err, o.conn.Quiet)
-	}
-	// Reconnecting stops at the -W deadline too.
-	redialCtx := ctx
+	// -W bounds connecting and reconnecting too.
+	linkCtx := ctx
+	var deadline time.Time
 	if o.timeout > 0 {
+		deadline = time.Now().Add(o.timeout)
 		var cancel context.CancelFunc
-		redialCtx, cancel = context.WithTimeout(ctx, o.timeout)
+		linkCtx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-
 	subscribed := make(chan error, 1)
-	go func(ch chan<- error, c *client.Client) { ch <- subscribeAll(ctx, c, o, s) }(subscribed, c)
+	link, err := client.Reconnect(linkCtx, opts, client.ReconnectOptions{
+		Subscriptions: o.subs,
+		OnSubscribed: func(sctx context.Context, link *client.Reconnector, acks []*packet.Suback, err error) error {
+			if err == nil {
+				err = r.afterSubscribe(sctx, link, acks)
+			}
+			if err != nil && (sctx.Err() != nil || !link.Connected()) {
+				// Stopping, or the link dropped: all again on the next
+				// connection, nothing to report.
+				return err
+			}
+			select {
+			case subscribed <- err:
+			case <-sctx.Done():
+			}
+			return err
+		},
+		OnConnectionLost: func(err error) {
+			if o.conn.Debug {
+				fmt.Fprintf(s.Err, "Connection lost: %v\n", err)
+			}
+		},
+	})
+	if err != nil {
+		if ctx.Err() == nil && linkCtx.Err() != nil {
+			err = errTimedOut
+		}
+		return dialFailure(ctx, s, err, o.conn.Quiet)
+	}
+	r.link = link
+	var timeout <-chan time.Time
+	if o.timeout > 0 {
+		timeout = time.After(time.Until(deadline))
+	}
 
 	var clearWG sync.WaitGroup
 	clearCtx, stopClear := context.WithCancel(ctx)
@@ -491,24 +523,24 @@ func runSub(ctx context.Context, o *subOptions, s *format.Streams) error {
 			r.clearLoop(clearCtx)
 		}()
 	}
-	r.setCurrent(c)
+	timedOut := func() error {
+		err := finishSub(r, &clearWG, stopClear, packet.ReasonCode(0x04), nil)
+		var ee *ExitError
+		if err != nil && !errors.As(err, &ee) {
+			return err
+		}
+		return timedOutErr(s, o.conn.Quiet)
+	}
 
 	for {
 		select {
 		case err := <-subscribed:
-			subscribed = nil
 			if err != nil {
 				if errors.Is(err, errStop) {
 					return finishSub(r, &clearWG, stopClear, 0, nil)
 				}
 				if ctx.Err() != nil {
 					continue
-				}
-				select {
-				case <-c.Done():
-					// The link dropped during SUBSCRIBE; reconnect below.
-					continue
-				default:
 				}
 				return finishSub(r, &clearWG, stopClear, 0, err)
 			}
@@ -523,12 +555,7 @@ func runSub(ctx context.Context, o *subOptions, s *format.Streams) error {
 		case <-ctx.Done():
 			return finishSub(r, &clearWG, stopClear, packet.ReasonCode(0x04), nil)
 		case <-timeout:
-			err := finishSub(r, &clearWG, stopClear, packet.ReasonCode(0x04), nil)
-			var ee *ExitError
-			if err != nil && !errors.As(err, &ee) {
-				return err
-			}
-			return timedOutErr(s, o.conn.Quiet)
+			return timedOut()
 		case <-tick:
 			r.mu.Lock()
 			n := r.rate
@@ -536,24 +563,15 @@ func runSub(ctx context.Context, o *subOptions, s *format.Streams) error {
 			r.mu.Unlock()
 			fmt.Fprintf(out, "%d\n", n)
 			out.Flush()
-		case <-c.Done():
-			if o.conn.Debug {
-				fmt.Fprintf(s.Err, "Connection lost: %v\n", c.Err())
+		case <-link.Done():
+			// Reconnection ended: an interrupt, -W, or a refusal.
+			switch {
+			case ctx.Err() != nil:
+				return finishSub(r, &clearWG, stopClear, packet.ReasonCode(0x04), nil)
+			case linkCtx.Err() != nil:
+				return timedOut()
 			}
-			nc, err := redial(redialCtx, opts)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				if redialCtx.Err() != nil {
-					return timedOutErr(s, o.conn.Quiet)
-				}
-				return clientExit(s, err, o.conn.Quiet)
-			}
-			c = nc
-			r.setCurrent(c)
-			subscribed = make(chan error, 1)
-			go func(ch chan<- error, c *client.Client) { ch <- subscribeAll(ctx, c, o, s) }(subscribed, c)
+			return finishSub(r, &clearWG, stopClear, 0, link.Err())
 		}
 	}
 }
@@ -600,25 +618,13 @@ func timedOutErr(s *format.Streams, quiet bool) error {
 	return &ExitError{Code: exitTimeout, Err: errTimedOut, Silent: true}
 }
 
-func (r *subRun) current() *client.Client {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cur
-}
-
-func (r *subRun) setCurrent(c *client.Client) {
-	r.mu.Lock()
-	r.cur = c
-	r.mu.Unlock()
-}
-
 // clearLoop publishes a zero-length retained QoS 1 message for each topic
 // queued by onMessage (--remove-retained), until ctx ends.
 func (r *subRun) clearLoop(ctx context.Context) {
 	for {
 		for _, t := range r.takeClear() {
 			p := &packet.Publish{Topic: t, QoS: packet.AtLeastOnce, Retain: true}
-			if err := r.current().Publish(context.WithoutCancel(ctx), p); err != nil && !r.o.conn.Quiet {
+			if err := r.link.Publish(context.WithoutCancel(ctx), p); err != nil && !r.o.conn.Quiet {
 				fmt.Fprintf(r.s.Err, "Error: clearing retained message on %s: %v\n", t, err)
 			}
 		}
@@ -639,7 +645,7 @@ func finishSub(r *subRun, clearWG *sync.WaitGroup, stopClear context.CancelFunc,
 		close(r.stopCh)
 	}
 	r.mu.Unlock()
-	c := r.current()
+	c := r.link.Stop()
 	if r.o.removeRetained {
 		// Publish what is still queued before disconnecting.
 		for _, t := range r.takeClear() {
@@ -655,18 +661,14 @@ func finishSub(r *subRun, clearWG *sync.WaitGroup, stopClear context.CancelFunc,
 	return clientExit(r.s, err, r.o.conn.Quiet)
 }
 
-// subscribeAll sends the SUBSCRIBEs and UNSUBSCRIBE of o. If the broker
-// denies every subscription it reports that and returns errStop.
-func subscribeAll(ctx context.Context, c *client.Client, o *subOptions, s *format.Streams) error {
+// afterSubscribe reports the SUBACKs of o's subscriptions, as
+// mosquitto_sub does, and sends o's UNSUBSCRIBE. If the broker denied every
+// subscription it says so and returns errStop.
+func (r *subRun) afterSubscribe(ctx context.Context, link *client.Reconnector, acks []*packet.Suback) error {
+	o, s := r.o, r.s
 	granted := false
 	var codes []string
-	for _, sp := range o.subs {
-		p := *sp
-		p.Subscriptions = append([]packet.Subscription(nil), sp.Subscriptions...)
-		ack, err := c.Subscribe(ctx, &p)
-		if err != nil {
-			return err
-		}
+	for _, ack := range acks {
 		for _, rc := range ack.ReasonCodes {
 			if !rc.IsError() {
 				granted = true
@@ -684,7 +686,7 @@ func subscribeAll(ctx context.Context, c *client.Client, o *subOptions, s *forma
 		return errStop
 	}
 	if len(o.unsub) > 0 {
-		if _, err := c.Unsubscribe(ctx, &packet.Unsubscribe{Filters: o.unsub, Props: o.unsubProps}); err != nil {
+		if _, err := link.Unsubscribe(ctx, &packet.Unsubscribe{Filters: o.unsub, Props: o.unsubProps}); err != nil {
 			return err
 		}
 	}
