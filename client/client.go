@@ -48,6 +48,21 @@ type Options struct {
 	OnMessage func(p *packet.Publish)
 	// OnDisconnect is called when the server sends DISCONNECT (v5).
 	OnDisconnect func(p *packet.Disconnect)
+	// Authenticate answers the server in MQTT 5 enhanced authentication
+	// (section 4.12), which ConnectProps starts with an Authentication
+	// Method and, usually, Authentication Data. It is called with each AUTH
+	// of reason 0x18 Continue authentication the server sends: during Dial
+	// before CONNACK (ctx is Dial's), and during Reauthenticate on the read
+	// goroutine (ctx ends with the connection), where it holds up every
+	// other incoming packet while it runs. It returns the AUTH to answer
+	// with, usually just Props.AuthData set; the client sends it with
+	// reason 0x18 [MQTT-4.12.0-3] and the CONNECT's Authentication Method
+	// [MQTT-4.12.0-5], whatever reply says. An error ends the connection
+	// with DISCONNECT: the reason code the error wraps if DISCONNECT allows
+	// it, else 0x80 Unspecified error. The server's last Authentication Data
+	// comes with CONNACK (Connack) or with the AUTH that Reauthenticate
+	// returns.
+	Authenticate func(ctx context.Context, a *packet.Auth) (reply *packet.Auth, err error)
 	// Dialer, when set, replaces URL dialing (tests, fault injection).
 	Dialer func(ctx context.Context) (net.Conn, error)
 }
@@ -103,9 +118,15 @@ type Client struct {
 	aliasMax  uint16 // the server's Topic Alias Maximum
 	ourAlias  uint16 // our Topic Alias Maximum
 	readMax   int    // our Maximum Packet Size
+	recvMax   int    // our Receive Maximum: unacknowledged inbound QoS 1/2 PUBLISH packets allowed
 	onMessage func(*packet.Publish)
 	onDisc    func(*packet.Disconnect)
 	trace     func(bool, packet.Packet)
+
+	authMethod   string // the Authentication Method of CONNECT; "" without enhanced authentication
+	authenticate func(context.Context, *packet.Auth) (*packet.Auth, error)
+	reauthMu     sync.Mutex
+	reauth       chan *packet.Auth // cap 1; receives the server's AUTH Success; nil when no re-authentication is in progress
 
 	window *window // outbound QoS 1/2 publishes in flight
 
@@ -202,6 +223,22 @@ func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 		return fmt.Errorf("client: %s: %w", what, err)
 	}
 
+	c := &Client{
+		conn:         conn,
+		br:           bufio.NewReaderSize(conn, 32<<10),
+		version:      opts.Version,
+		clientID:     opts.ClientID,
+		keepAlive:    time.Duration(opts.KeepAlive) * time.Second,
+		maxQoS:       packet.ExactlyOnce,
+		recvMax:      65535, // the default when CONNECT leaves it out (section 3.1.2.11.3)
+		onMessage:    opts.OnMessage,
+		onDisc:       opts.OnDisconnect,
+		trace:        opts.Trace,
+		authenticate: opts.Authenticate,
+		ops:          make(map[uint16]*op),
+		stop:         make(chan struct{}),
+		done:         make(chan struct{}),
+	}
 	cp := &packet.Connect{
 		Version:      opts.Version,
 		CleanStart:   opts.CleanStart,
@@ -214,55 +251,57 @@ func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 		Will:         opts.Will,
 	}
 	if opts.Version == packet.V5 {
-		cp.Props = opts.ConnectProps
+		pr := &opts.ConnectProps
+		cp.Props = *pr
+		c.ourAlias = pr.TopicAliasMaximum
+		if pr.Has(packet.PropMaximumPacketSize) {
+			c.readMax = int(pr.MaximumPacketSize)
+		}
+		if pr.Has(packet.PropReceiveMaximum) && pr.ReceiveMaximum > 0 {
+			c.recvMax = int(pr.ReceiveMaximum)
+		}
+		if pr.Has(packet.PropAuthMethod) {
+			c.authMethod = pr.AuthMethod
+		}
 	}
-	buf, err := packet.Append(nil, cp, opts.Version)
-	if err != nil {
-		return nil, fmt.Errorf("client: encode CONNECT: %w", err)
-	}
-	if opts.Trace != nil {
-		opts.Trace(true, cp)
-	}
-	if _, err := conn.Write(buf); err != nil {
-		return nil, wrap("send CONNECT", err)
+	if err := c.writeDirect(cp, wrap); err != nil {
+		return nil, err
 	}
 
-	c := &Client{
-		conn:      conn,
-		br:        bufio.NewReaderSize(conn, 32<<10),
-		version:   opts.Version,
-		clientID:  opts.ClientID,
-		keepAlive: time.Duration(opts.KeepAlive) * time.Second,
-		maxQoS:    packet.ExactlyOnce,
-		onMessage: opts.OnMessage,
-		onDisc:    opts.OnDisconnect,
-		trace:     opts.Trace,
-		ops:       make(map[uint16]*op),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
-	}
-	if opts.Version == packet.V5 {
-		c.ourAlias = opts.ConnectProps.TopicAliasMaximum
-		if opts.ConnectProps.Has(packet.PropMaximumPacketSize) {
-			c.readMax = int(opts.ConnectProps.MaximumPacketSize)
+	var ca *packet.Connack
+	for ca == nil {
+		p, err := packet.Read(c.br, c.version, c.readMax)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("connection closed by server before CONNACK")
+			}
+			return nil, wrap("read CONNACK", err)
 		}
-	}
-	p, err := packet.Read(c.br, c.version, c.readMax)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = errors.New("connection closed by server before CONNACK")
+		if c.trace != nil {
+			c.trace(false, p)
 		}
-		return nil, wrap("read CONNACK", err)
-	}
-	if c.trace != nil {
-		c.trace(false, p)
-	}
-	ca, ok := p.(*packet.Connack)
-	if !ok {
-		return nil, fmt.Errorf("client: expected CONNACK, got %s: %w", p.Type(), packet.ProtocolError)
+		switch p := p.(type) {
+		case *packet.Connack:
+			ca = p
+		case *packet.Auth:
+			reply, rc, err := c.connectAuth(ctx, p)
+			if err != nil {
+				c.writeDirect(&packet.Disconnect{ReasonCode: rc}, wrap)
+				return nil, err
+			}
+			if err := c.writeDirect(reply, wrap); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("client: expected CONNACK, got %s: %w", p.Type(), packet.ProtocolError)
+		}
 	}
 	if ca.ReasonCode != packet.Success {
 		return nil, &ConnectError{Connack: ca, Version: c.version}
+	}
+	if err := c.checkConnackAuth(ca); err != nil {
+		c.writeDirect(&packet.Disconnect{ReasonCode: packet.ProtocolError}, wrap)
+		return nil, err
 	}
 	if !stopAfter() {
 		return nil, wrap("read CONNACK", ctx.Err()) // ctx ended just now
@@ -301,6 +340,22 @@ func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 	}
 	c.window = newWindow(inflight)
 	return c, nil
+}
+
+// writeDirect writes p straight to the connection during the handshake,
+// before the writer goroutine runs; wrap explains a failed write.
+func (c *Client) writeDirect(p packet.Packet, wrap func(what string, err error) error) error {
+	buf, err := packet.Append(nil, p, c.version)
+	if err != nil {
+		return fmt.Errorf("client: encode %s: %w", p.Type(), err)
+	}
+	if c.trace != nil {
+		c.trace(true, p)
+	}
+	if _, err := c.conn.Write(buf); err != nil {
+		return wrap("send "+p.Type().String(), err)
+	}
+	return nil
 }
 
 func (c *Client) start() {
@@ -630,6 +685,8 @@ func (c *Client) handle(p packet.Packet) error {
 		c.complete(p.PacketID, packet.UNSUBACK, p, packet.Success)
 	case *packet.Pingresp:
 		c.pingSent.Store(0)
+	case *packet.Auth:
+		return c.handleAuth(p)
 	case *packet.Disconnect:
 		if c.onDisc != nil {
 			c.onDisc(p)
@@ -670,6 +727,11 @@ func (c *Client) handlePublish(p *packet.Publish) error {
 		c.protocolDisconnect(packet.ProtocolError)
 		return fmt.Errorf("client: server sent PUBLISH without topic: %w", packet.ProtocolError)
 	}
+	if c.overReceiveMax(p) {
+		c.protocolDisconnect(packet.ReceiveMaximumExceeded)
+		return fmt.Errorf("client: server sent more than Receive Maximum %d unacknowledged QoS 1 and 2 PUBLISH packets: %w",
+			c.recvMax, packet.ReceiveMaximumExceeded)
+	}
 	switch p.QoS {
 	case packet.AtMostOnce:
 		c.deliver(p)
@@ -694,6 +756,27 @@ func (c *Client) handlePublish(p *packet.Publish) error {
 	return nil
 }
 
+// overReceiveMax reports whether the QoS 1 or 2 PUBLISH p takes the
+// unacknowledged inbound publishes over our Receive Maximum, which the
+// server must not do [MQTT-3.3.4-9]; the client then disconnects with
+// 0x93 Receive Maximum exceeded (sections 3.3.4 and 4.9). A QoS 1 PUBLISH
+// counts until its PUBACK is queued, a QoS 2 one until its PUBCOMP is. The
+// read goroutine queues a PUBACK before it reads the next packet, so only
+// QoS 2 flows, held in qos2In until PUBREL, add up. Counting to the
+// queueing rather than to the write errs towards the server: it cannot
+// have had an acknowledgement that is not queued yet.
+func (c *Client) overReceiveMax(p *packet.Publish) bool {
+	if c.version != packet.V5 || p.QoS == packet.AtMostOnce {
+		return false
+	}
+	if p.QoS == packet.ExactlyOnce {
+		if _, seen := c.qos2In[p.PacketID]; seen {
+			return false // a resend takes no more
+		}
+	}
+	return len(c.qos2In)+1 > c.recvMax
+}
+
 func (c *Client) deliver(p *packet.Publish) {
 	if c.onMessage != nil && !c.closing.Load() {
 		c.onMessage(p)
@@ -707,7 +790,82 @@ func (c *Client) sendAck(p packet.Packet) error {
 		if c.disconnecting.Load() {
 			return nil // keep reading until the server closes
 		}
-		return c.closedErr()
+		if errors.Is(err, ErrClosed) {
+			return c.closedErr()
+		}
+		return err
 	}
 	return nil
+}
+
+// appendPacket encodes p at the end of dst, for the writer: every packet
+// sent after CONNACK passes here. It holds the packet to the server's
+// Maximum Packet Size [MQTT-3.2.2-15]. An acknowledgement, DISCONNECT or
+// AUTH over it is sent without its Reason String, then also without its
+// User Properties, as the spec requires of the sender ([MQTT-3.4.2-2]
+// [MQTT-3.4.2-3] for PUBACK, 3.5.2-2/-3 PUBREC, 3.6.2-2/-3 PUBREL, 3.7.2-2/-3
+// PUBCOMP, 3.14.2-3/-4 DISCONNECT, 3.15.2-2/-3 AUTH); any other packet over
+// it is an error wrapping packet.PacketTooLarge, and nothing is appended.
+// It returns the packet as encoded, for Trace.
+func (c *Client) appendPacket(dst []byte, p packet.Packet) ([]byte, packet.Packet, error) {
+	start := len(dst)
+	buf, err := packet.Append(dst, p, c.version)
+	if err != nil {
+		return dst, p, fmt.Errorf("client: encode %s: %w", p.Type(), err)
+	}
+	size := len(buf) - start
+	if c.maxPacket == 0 || size <= c.maxPacket {
+		return buf, p, nil
+	}
+	for _, dropUser := range []bool{false, true} {
+		slim := withoutDiagnostics(p, dropUser)
+		if slim == nil {
+			continue
+		}
+		buf, err = packet.Append(buf[:start], slim, c.version)
+		if err == nil && len(buf)-start <= c.maxPacket {
+			return buf, slim, nil
+		}
+	}
+	return buf[:start], p, fmt.Errorf("client: %s is %d bytes, over the server's Maximum Packet Size %d: %w",
+		p.Type(), size, c.maxPacket, packet.PacketTooLarge)
+}
+
+// withoutDiagnostics returns a copy of p without its Reason String and, if
+// dropUser, its User Properties, or nil if p is a kind whose properties may
+// not be dropped or has none of these to drop.
+func withoutDiagnostics(p packet.Packet, dropUser bool) packet.Packet {
+	var props *packet.Properties
+	var out packet.Packet
+	switch p := p.(type) {
+	case *packet.Puback:
+		q := *p
+		props, out = &q.Props, &q
+	case *packet.Pubrec:
+		q := *p
+		props, out = &q.Props, &q
+	case *packet.Pubrel:
+		q := *p
+		props, out = &q.Props, &q
+	case *packet.Pubcomp:
+		q := *p
+		props, out = &q.Props, &q
+	case *packet.Disconnect:
+		q := *p
+		props, out = &q.Props, &q
+	case *packet.Auth:
+		q := *p
+		props, out = &q.Props, &q
+	default:
+		return nil
+	}
+	if !props.Has(packet.PropReasonString) && (!dropUser || len(props.User) == 0) {
+		return nil
+	}
+	props.Clear(packet.PropReasonString)
+	props.ReasonString = ""
+	if dropUser {
+		props.User = nil
+	}
+	return out
 }

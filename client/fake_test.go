@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,6 +50,50 @@ func (f *fakeConn) read() packet.Packet {
 func (f *fakeConn) readWithin(d time.Duration) (packet.Packet, error) {
 	f.c.SetReadDeadline(time.Now().Add(d))
 	return packet.Read(f.br, f.v, 0)
+}
+
+// readRaw returns the next packet from the client as it was on the wire,
+// or nil after reporting an error.
+func (f *fakeConn) readRaw() []byte {
+	f.t.Helper()
+	f.c.SetReadDeadline(time.Now().Add(fakeTimeout))
+	b := make([]byte, 1, 16)
+	if _, err := io.ReadFull(f.br, b); err != nil {
+		f.t.Errorf("fake server: read: %v", err)
+		return nil
+	}
+	remaining, mul := 0, 1
+	for i := 0; ; i++ {
+		x, err := f.br.ReadByte()
+		if err != nil || i == 4 {
+			f.t.Errorf("fake server: read remaining length after % x: %v", b, err)
+			return nil
+		}
+		b = append(b, x)
+		remaining += int(x&0x7F) * mul
+		mul <<= 7
+		if x&0x80 == 0 {
+			break
+		}
+	}
+	body := make([]byte, remaining)
+	if _, err := io.ReadFull(f.br, body); err != nil {
+		f.t.Errorf("fake server: read body of % x: %v", b, err)
+		return nil
+	}
+	return append(b, body...)
+}
+
+// closedByClient reports whether the client closes the connection within
+// fakeTimeout without sending anything more.
+func (f *fakeConn) closedByClient() bool {
+	f.t.Helper()
+	p, err := f.readWithin(fakeTimeout)
+	if err == nil {
+		f.t.Errorf("fake server: got %s, want the client to close", p.Type())
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 func (f *fakeConn) write(p packet.Packet) {

@@ -303,7 +303,11 @@ func (c *Client) request(ctx context.Context, p packet.Packet, kind packet.Type,
 	}
 	*id = pid
 	if err := c.sendSync(ctx, p); err != nil {
-		c.unregister(pid)
+		// Not sent (over the server's Maximum Packet Size, say): the
+		// connection stays usable. If failOps got o first, leave it be.
+		if c.unregister(pid) {
+			c.putOp(o)
+		}
 		return nil, c.sendErr(err)
 	}
 	c.flush(true)

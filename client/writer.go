@@ -180,14 +180,14 @@ func (c *Client) enqueue(ctx context.Context, p packet.Packet, flags sendFlags) 
 	if err := w.waitRoom(ctx, c.stop); err != nil {
 		return err
 	}
-	if c.trace != nil {
-		c.trace(true, p)
-	}
 	start := len(w.buf)
-	buf, err := packet.Append(w.buf, p, c.version)
+	buf, sent, err := c.appendPacket(w.buf, p)
 	if err != nil {
 		w.mu.Unlock()
-		return fmt.Errorf("client: encode %s: %w", p.Type(), err)
+		return err
+	}
+	if c.trace != nil {
+		c.trace(true, sent)
 	}
 	w.buf = buf
 	w.commit(start, flags&selfFlush == 0)
@@ -235,21 +235,14 @@ func (c *Client) sendPublish(ctx context.Context, p *packet.Publish, flags sendF
 			}
 		}
 	}
-	if c.trace != nil {
+	start := len(w.buf)
+	buf, _, err := c.appendPacket(w.buf, p)
+	if err == nil && c.trace != nil {
 		c.trace(true, p)
 	}
-	start := len(w.buf)
-	buf, err := packet.Append(w.buf, p, c.version)
 	p.Topic = topic
 	if aliasSet {
 		p.Props.Set(packet.PropTopicAlias)
-	}
-	if err == nil && c.maxPacket > 0 && len(buf)-start > c.maxPacket {
-		err = fmt.Errorf("client: PUBLISH of %d bytes exceeds the server's maximum packet size %d: %w",
-			len(buf)-start, c.maxPacket, packet.PacketTooLarge) // [MQTT-3.1.2-24]
-		buf = buf[:start]
-	} else if err != nil {
-		err = fmt.Errorf("client: encode PUBLISH: %w", err)
 	}
 	if err != nil {
 		if alias != 0 {
