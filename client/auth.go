@@ -178,10 +178,11 @@ func (c *Client) handleAuth(a *packet.Auth) error {
 	defer cancel()
 	reply, rc, err := c.continueAuth(ctx, a)
 	if err == nil {
-		if err = c.send(context.Background(), reply); errors.Is(err, ErrClosed) {
+		err = c.send(context.Background(), reply)
+		if errors.Is(err, ErrClosed) {
 			return c.closedErr()
 		}
-		rc = packet.UnspecifiedError
+		rc = packet.UnspecifiedError // the answer does not fit the server's Maximum Packet Size
 	}
 	if err != nil {
 		c.protocolDisconnect(rc) // [MQTT-4.12.1-2]

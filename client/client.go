@@ -764,7 +764,11 @@ func (c *Client) handlePublish(p *packet.Publish) error {
 // read goroutine queues a PUBACK before it reads the next packet, so only
 // QoS 2 flows, held in qos2In until PUBREL, add up. Counting to the
 // queueing rather than to the write errs towards the server: it cannot
-// have had an acknowledgement that is not queued yet.
+// have had an acknowledgement that is not queued yet. mosquitto 2.0.11 as a
+// broker sends the next QoS 2 PUBLISH once it has PUBREC, so a client with
+// a small Receive Maximum that gets a burst of QoS 2 ends with 0x93, as
+// mosquitto_sub -V 5 -q 2 -D connect receive-maximum 2 ends with a
+// protocol error.
 func (c *Client) overReceiveMax(p *packet.Publish) bool {
 	if c.version != packet.V5 || p.QoS == packet.AtMostOnce {
 		return false

@@ -276,7 +276,8 @@ func ackName(q packet.QoS) string {
 }
 
 // Subscribe sends s and waits for its SUBACK, which it returns; the caller
-// inspects the reason codes.
+// inspects the reason codes. A SUBSCRIBE over the server's Maximum Packet
+// Size is not sent: the error wraps packet.PacketTooLarge.
 func (c *Client) Subscribe(ctx context.Context, s *packet.Subscribe) (*packet.Suback, error) {
 	p, err := c.request(ctx, s, packet.SUBSCRIBE, &s.PacketID)
 	if err != nil {
@@ -285,7 +286,9 @@ func (c *Client) Subscribe(ctx context.Context, s *packet.Subscribe) (*packet.Su
 	return p.(*packet.Suback), nil
 }
 
-// Unsubscribe sends u and waits for its UNSUBACK, which it returns.
+// Unsubscribe sends u and waits for its UNSUBACK, which it returns. An
+// UNSUBSCRIBE over the server's Maximum Packet Size is not sent: the error
+// wraps packet.PacketTooLarge.
 func (c *Client) Unsubscribe(ctx context.Context, u *packet.Unsubscribe) (*packet.Unsuback, error) {
 	p, err := c.request(ctx, u, packet.UNSUBSCRIBE, &u.PacketID)
 	if err != nil {

@@ -534,3 +534,38 @@ func TestAppendPacket(t *testing.T) {
 		})
 	}
 }
+
+// TestMaximumPacketSizeAuthAnswer checks that an answer to the server's
+// challenge that cannot fit ends the re-authentication and the connection
+// [MQTT-4.12.1-2].
+func TestMaximumPacketSizeAuthAnswer(t *testing.T) {
+	var ca packet.Connack
+	ca.Props.SetUint(packet.PropMaximumPacketSize, 40)
+	s := startFake(t, func(f *fakeConn) {
+		if f.accept(&ca) == nil {
+			return
+		}
+		expect[*packet.Auth](f)
+		f.write(serverAuth(packet.ContinueAuthentication, "SCRAM", "s1"))
+		if got, want := f.readRaw(), []byte{0xE0, 0x01, 0x80}; !bytes.Equal(got, want) {
+			t.Errorf("client sent % x, want DISCONNECT % x", got, want)
+		}
+		if !f.closedByClient() {
+			t.Error("client did not close the connection")
+		}
+	})
+	c := dial(t, s, Options{Version: packet.V5, ConnectProps: authProps("SCRAM", "c1"),
+		Authenticate: func(context.Context, *packet.Auth) (*packet.Auth, error) {
+			r := &packet.Auth{}
+			r.Props.SetString(packet.PropAuthData, strings.Repeat("d", 100))
+			return r, nil
+		}})
+	const want = "client: AUTH is 115 bytes, over the server's Maximum Packet Size 40: packet: packet too large"
+	if _, err := c.Reauthenticate(context.Background(), nil); err == nil || err.Error() != want {
+		t.Errorf("Reauthenticate = %v, want %q", err, want)
+	}
+	waitDone(t, c)
+	if err := c.Err(); err == nil || err.Error() != want {
+		t.Errorf("Err() = %v, want %q", err, want)
+	}
+}
