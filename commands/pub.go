@@ -347,6 +347,10 @@ func pubLines(ctx context.Context, o *pubOptions, s *format.Streams) error {
 		case <-ctx.Done():
 			wg.Wait()
 			return finishLines(ctx, link.Stop(), o, s, nil)
+		case <-link.Done():
+			// Reconnection ended: a refusal (or ctx, as above).
+			wg.Wait()
+			return finishLines(ctx, link.Stop(), o, s, link.Err())
 		case payload, ok = <-lines:
 		}
 		if !ok {
@@ -363,6 +367,10 @@ func pubLines(ctx context.Context, o *pubOptions, s *format.Streams) error {
 	}
 	wg.Wait()
 	c := link.Stop()
+	if err := link.Err(); err != nil && ctx.Err() == nil {
+		c.Close()
+		return clientExit(s, err, o.conn.Quiet) // a refused reconnection
+	}
 	if readErr != nil {
 		return finishPub(c, o, s, fmt.Errorf("read stdin: %w", readErr))
 	}

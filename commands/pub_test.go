@@ -183,3 +183,36 @@ func TestStdinInterrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestPubLinesRefusedReconnect checks that pub -l ends with the refusal's
+// exit code when the broker refuses it on reconnection, without waiting
+// for another line.
+func TestPubLinesRefusedReconnect(t *testing.T) {
+	b := startSessionBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pub := exec.CommandContext(ctx, "mqtool", "pub", "-p", b.port(), "-i", "refpub", "-t", "l/r", "-l")
+	pub.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	stdin, err := pub.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	var errOut strings.Builder
+	pub.Stderr = &errOut
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.waitLog(t, ` as refpub `, 1)
+	b.refuse.Store(true)
+	b.stop()
+	b.serve(t)
+	err = pub.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 {
+		t.Fatalf("pub -l exited with %v, want exit code 5 (not authorised); stderr %q", err, errOut.String())
+	}
+	if got, want := errOut.String(), "Connection error: Connection Refused: not authorised.\n"; got != want {
+		t.Errorf("stderr %q, want %q", got, want)
+	}
+}
