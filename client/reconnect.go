@@ -33,6 +33,12 @@ type ReconnectOptions struct {
 	// [MQTT-3.2.2-3] (5.0), so they are not sent again, unless they were
 	// never all acknowledged.
 	Subscriptions []*packet.Subscribe
+	// AlwaysRenew sends Subscriptions on every new connection, also when
+	// the server kept the session, as mosquitto_sub does. The server then
+	// sends matching retained messages again [MQTT-3.3.1-9], and a server
+	// that claimed a session it no longer has cannot leave the client
+	// unsubscribed.
+	AlwaysRenew bool
 	// OnSubscribed, when set, is called each time Subscriptions have been
 	// sent (even when there are none): with their SUBACKs in order, or with
 	// the error that stopped them. It is not called when the connection or
@@ -166,7 +172,7 @@ func (r *Reconnector) run(ctx context.Context, c *Client) {
 			r.end(err)
 			return
 		}
-		renew = !nc.Connack().SessionPresent || !r.subscribed
+		renew = r.ro.AlwaysRenew || !nc.Connack().SessionPresent || !r.subscribed
 		r.replace(nc)
 		c = nc
 		if r.ro.OnReconnect != nil {

@@ -291,13 +291,16 @@ func TestReconnectSubscriptions(t *testing.T) {
 		expiry      uint32 // v5 Session Expiry Interval
 		sameBroker  bool
 		wantPresent bool
+		alwaysRenew bool
 	}{
-		{"3.1.1 clean session", packet.V311, true, 0, true, false},
-		{"3.1.1 persistent session kept", packet.V311, false, 0, true, true},
-		{"3.1.1 persistent session lost", packet.V311, false, 0, false, false},
-		{"5.0 session expiry 0", packet.V5, false, 0, true, false},
-		{"5.0 session expiry 60 kept", packet.V5, false, 60, true, true},
-		{"5.0 session expiry 60 lost", packet.V5, false, 60, false, false},
+		{"3.1.1 clean session", packet.V311, true, 0, true, false, false},
+		{"3.1.1 persistent session kept", packet.V311, false, 0, true, true, false},
+		{"3.1.1 persistent session kept, always renew", packet.V311, false, 0, true, true, true},
+		{"3.1.1 persistent session lost", packet.V311, false, 0, false, false, false},
+		{"5.0 session expiry 0", packet.V5, false, 0, true, false, false},
+		{"5.0 session expiry 60 kept", packet.V5, false, 60, true, true, false},
+		{"5.0 session expiry 60 kept, always renew", packet.V5, false, 60, true, true, true},
+		{"5.0 session expiry 60 lost", packet.V5, false, 60, false, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,6 +330,7 @@ func TestReconnectSubscriptions(t *testing.T) {
 			defer cancel()
 			r, err := Reconnect(ctx, opts, ReconnectOptions{
 				Subscriptions: subs,
+				AlwaysRenew:   tt.alwaysRenew,
 				OnSubscribed: func(_ context.Context, _ *Reconnector, acks []*packet.Suback, err error) error {
 					if err != nil {
 						t.Errorf("OnSubscribed error %v", err)
@@ -361,7 +365,8 @@ func TestReconnectSubscriptions(t *testing.T) {
 			if ca.SessionPresent != tt.wantPresent {
 				t.Errorf("CONNACK Session Present = %v, want %v", ca.SessionPresent, tt.wantPresent)
 			}
-			if !tt.wantPresent {
+			renewed := !tt.wantPresent || tt.alwaysRenew
+			if renewed {
 				if acks := receive(t, subscribed, "renewed SUBACKs"); len(acks) != 2 {
 					t.Errorf("renewal OnSubscribed got %d SUBACKs, want 2", len(acks))
 				}
@@ -379,9 +384,9 @@ func TestReconnectSubscriptions(t *testing.T) {
 				}
 			}
 			r.Stop() // every callback has returned
-			want := int32(4)
-			if tt.wantPresent {
-				want = 2
+			want := int32(2)
+			if renewed {
+				want = 4
 			}
 			if n := sent.Load(); n != want {
 				t.Errorf("sent %d SUBSCRIBEs, want %d", n, want)

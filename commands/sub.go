@@ -480,6 +480,8 @@ func runSub(ctx context.Context, o *subOptions, s *format.Streams) error {
 	subscribed := make(chan error, 1)
 	link, err := client.Reconnect(linkCtx, opts, client.ReconnectOptions{
 		Subscriptions: o.subs,
+		// mosquitto_sub subscribes on every connect, kept session or not.
+		AlwaysRenew: true,
 		OnSubscribed: func(sctx context.Context, link *client.Reconnector, acks []*packet.Suback, err error) error {
 			if err == nil {
 				err = r.afterSubscribe(sctx, link, acks)
