@@ -37,6 +37,8 @@ type RunSettings struct {
 	Warmup      string  `json:"warmup"`
 	Count       uint64  `json:"count"`
 	Retain      bool    `json:"retain"`
+	Tick        string  `json:"tick"`
+	Procs       int     `json:"procs"` // GOMAXPROCS during the run
 }
 
 // QoSRun is one QoS level's figures. Sent and Received count the sends and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -322,6 +323,7 @@ func TestRunBroker(t *testing.T) {
 			c.Client.Version = packet.V5
 			c.Rate, c.Duration, c.Warmup, c.Count = 0, 0, 0, 500
 		}, 1},
+		{"tick and one thread", func(c *Config) { c.Rate, c.Tick, c.Procs = 8000, time.Millisecond, 1 }, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,14 +331,47 @@ func TestRunBroker(t *testing.T) {
 			tt.mod(&cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
+			procs := runtime.GOMAXPROCS(0)
 			res, err := Run(ctx, cfg)
 			if err != nil {
 				t.Fatalf("Run = %v", err)
+			}
+			if got := runtime.GOMAXPROCS(0); got != procs {
+				t.Errorf("GOMAXPROCS after Run = %d, want %d as before", got, procs)
+			}
+			if cfg.Procs > 0 && res.Config.Procs != cfg.Procs {
+				t.Errorf("result says procs %d, want the %d asked for", res.Config.Procs, cfg.Procs)
+			}
+			if res.Config.Tick != cfg.Tick.String() {
+				t.Errorf("result says tick %q, want %q", res.Config.Tick, cfg.Tick)
 			}
 			if len(res.Runs) != 3 {
 				t.Fatalf("Run gave %d QoS runs, want 3", len(res.Runs))
 			}
 			checkDelivery(t, res, tt.fanOut)
+		})
+	}
+}
+
+func TestAutoProcs(t *testing.T) {
+	half := max(1, runtime.GOMAXPROCS(0)/2)
+	tests := []struct {
+		name, url, env string
+		want           int
+	}{
+		{"local", "mqtt://127.0.0.1:1883", "", half},
+		{"localhost", "mqtt://localhost:1883", "", half},
+		{"unix socket", "unix:///tmp/mqtt.sock", "", half},
+		{"remote", "mqtt://192.0.2.1:1883", "", 0},
+		{"GOMAXPROCS set", "mqtt://127.0.0.1:1883", "3", 0},
+		{"bad url", "bogus://x", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("GOMAXPROCS", tt.env)
+			if got := AutoProcs(tt.url); got != tt.want {
+				t.Errorf("AutoProcs(%q) with GOMAXPROCS=%q = %d, want %d", tt.url, tt.env, got, tt.want)
+			}
 		})
 	}
 }

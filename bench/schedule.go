@@ -17,8 +17,9 @@ const LateAfter = 2 * time.Millisecond
 // Times are durations since the run's epoch. The zero Schedule is unpaced:
 // every send is due at once and waits only for the inflight window.
 type Schedule struct {
-	offset   float64 // ns
-	interval float64 // ns
+	offset   float64       // ns
+	interval float64       // ns
+	tick     time.Duration // see WithTick
 }
 
 // NewSchedule returns publisher index's schedule for rate messages per
@@ -33,6 +34,19 @@ func NewSchedule(start time.Duration, rate float64, publishers, index int) Sched
 		offset:   float64(start) + interval*float64(index)/float64(publishers),
 		interval: interval,
 	}
+}
+
+// WithTick returns s with its wake-ups on a grid: a paced publisher that
+// finds nothing due sleeps until the later of the next intended time and
+// the next multiple of tick on the run's clock, then sends every message
+// that fell due meanwhile. Above one message per tick this is one wake-up,
+// and about one write, per tick instead of per message; below it nothing
+// changes. Intended times do not move, so the up to one tick a send is held
+// back counts in the latency. Publishers share the grid and wake together.
+// A tick of 0 wakes for every message.
+func (s Schedule) WithTick(tick time.Duration) Schedule {
+	s.tick = max(tick, 0)
+	return s
 }
 
 // Paced reports whether s has a rate; unpaced sends are timed from when
@@ -78,7 +92,8 @@ func (c monoClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 // pace calls send for k = 0, 1, ... each at s.At(k) or as soon after as it
-// can, until the intended time reaches end (0: no end), count sends were made
+// can (with a tick, at the next tick if that is later), until the
+// intended time reaches end (0: no end), count sends were made
 // (0: no limit), send fails, or ctx ends. It never waits to catch up: a send
 // that is due is made at once however late, so the offered rate holds and
 // the lateness shows in the latency measured from the intended time.
@@ -94,8 +109,12 @@ func (s Schedule) pace(ctx context.Context, clk clock, end time.Duration, count 
 			if end > 0 && intended >= end {
 				return nil
 			}
-			if d := intended - clk.Now(); d > 0 {
-				if err := clk.Sleep(ctx, d); err != nil {
+			if now := clk.Now(); intended > now {
+				at := intended
+				if s.tick > 0 {
+					at = max(at, now.Truncate(s.tick)+s.tick)
+				}
+				if err := clk.Sleep(ctx, at-now); err != nil {
 					return err
 				}
 			}

@@ -150,3 +150,79 @@ func TestPaceCancel(t *testing.T) {
 		t.Errorf("pace after cancel = %d sends, %v; want 1, context.Canceled", n, err)
 	}
 }
+
+func TestPaceTick(t *testing.T) {
+	tests := []struct {
+		name     string
+		rate     float64 // one publisher
+		tick     time.Duration
+		end      time.Duration
+		wantWake int // distinct send times
+	}{
+		// 10 per ms: one wake-up per tick after the first send, due at 0.
+		{"ten per tick", 10_000, time.Millisecond, 10 * time.Millisecond, 11},
+		// 1 per 2ms: slower than the tick, every send exactly on time.
+		{"slower than the tick", 500, time.Millisecond, 20 * time.Millisecond, 10},
+		{"no tick", 10_000, 0, 2 * time.Millisecond, 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &fakeClock{}
+			s := NewSchedule(0, tt.rate, 1, 0).WithTick(tt.tick)
+			var got []sendRecord
+			err := s.pace(context.Background(), clk, tt.end, 0, func(k uint64, intended time.Duration) error {
+				got = append(got, sendRecord{k, intended, clk.now})
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("pace = %v", err)
+			}
+			if want := int(float64(tt.end) / float64(time.Second) * tt.rate); len(got) != want {
+				t.Fatalf("pace made %d sends, want %d (the rate holds): %v", len(got), want, got)
+			}
+			wakes := map[time.Duration]bool{}
+			for i, r := range got {
+				wakes[r.actual] = true
+				if r.k != uint64(i) || r.intended != s.At(r.k) {
+					t.Errorf("send %d = %+v, want k %d intended %v (a tick must not move intended times)", i, r, i, s.At(uint64(i)))
+				}
+				if r.actual < r.intended || r.actual-r.intended >= max(tt.tick, 1) {
+					t.Errorf("send %d intended %v made at %v, want within [intended, intended+%v)", i, r.intended, r.actual, tt.tick)
+				}
+				if tt.tick > 0 && r.actual != r.intended && r.actual%tt.tick != 0 {
+					t.Errorf("send %d held back to %v, not a multiple of the %v tick", i, r.actual, tt.tick)
+				}
+			}
+			if len(wakes) != tt.wantWake {
+				t.Errorf("sends made at %d distinct times, want %d: %v", len(wakes), tt.wantWake, got)
+			}
+		})
+	}
+}
+
+// TestPaceTickShared checks that publishers with staggered schedules wake
+// together on the tick grid, so each wake-up sends several due messages.
+func TestPaceTickShared(t *testing.T) {
+	const pubs = 4
+	tick, end := time.Millisecond, 5*time.Millisecond
+	sends := map[time.Duration]int{}
+	for i := range pubs {
+		clk := &fakeClock{}
+		s := NewSchedule(0, 40_000, pubs, i).WithTick(tick) // 10 per ms each, staggered by 25µs
+		err := s.pace(context.Background(), clk, end, 0, func(k uint64, intended time.Duration) error {
+			if clk.now%tick != 0 || clk.now < intended || clk.now-intended >= tick {
+				t.Errorf("publisher %d send %d intended %v made at %v, want the first multiple of %v at or after it", i, k, intended, clk.now, tick)
+			}
+			sends[clk.now]++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Publisher 0's first send is due at 0; every other send waits for one
+	// of the five ticks that follow.
+	if len(sends) != 6 {
+		t.Errorf("sends made at %d distinct times, want 6 (0 and five ticks): %v", len(sends), sends)
+	}
+}

@@ -88,6 +88,10 @@ func benchCommand(s *format.Streams) *cli.Command {
 			Usage: "new connections per second, `N`; 0 connects in parallel (10/s against a remote host)"},
 		&cli.DurationFlag{Name: "drain", Value: time.Second, Category: catLoad,
 			Usage: "after the last send, wait until this `DURATION` passes with no delivery before counting the rest lost"},
+		&cli.DurationFlag{Name: "tick", Category: catLoad,
+			Usage: "wake paced publishers at most once per `DURATION` (e.g. 1ms), each time sending every message due since: less bench CPU per message at high --rate, at up to DURATION of added latency, which is counted (latency runs from each message's intended time); 0 wakes for every message"},
+		&cli.IntFlag{Name: "procs", Category: catLoad, DefaultText: "auto",
+			Usage: "threads running bench's Go code at once (GOMAXPROCS), `N` >= 1; default $GOMAXPROCS if set, else half the CPUs against a broker on this machine, which needs CPU too, else all"},
 		&cli.BoolFlag{Name: "i-know-its-shared", Category: catLoad,
 			Usage: fmt.Sprintf("lift the limits against a non-loopback host (%d clients, %d msg/s, %d conn/s)",
 				bench.SharedMaxClients, bench.SharedMaxRate, bench.SharedMaxConnect)},
@@ -192,6 +196,13 @@ func newBenchOptions(c *cli.Context, s *format.Streams) (*benchOptions, error) {
 		ConnectRate: c.Float64("connect-rate"),
 		Drain:       c.Duration("drain"),
 		AllowShared: c.Bool("i-know-its-shared"),
+		Tick:        c.Duration("tick"),
+		Procs:       c.Int("procs"),
+	}
+	if !c.IsSet("procs") {
+		cfg.Procs = bench.AutoProcs(cfg.Client.URL)
+	} else if cfg.Procs < 1 {
+		return nil, usagef(cmd, "--procs must be at least 1, not %d", cfg.Procs)
 	}
 	if cfg.Count > 0 {
 		if !c.IsSet("duration") {

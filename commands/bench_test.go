@@ -3,11 +3,14 @@ package commands
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mqtool/mqtool/bench"
 	"github.com/mqtool/mqtool/broker"
 	"github.com/mqtool/mqtool/format"
 )
@@ -66,6 +69,51 @@ func TestBenchProgress(t *testing.T) {
 			}
 			if !strings.HasPrefix(out.String(), "qos ") || strings.Contains(out.String(), "\x1b") {
 				t.Errorf("stdout %q, want the plain table", out.String())
+			}
+		})
+	}
+}
+
+// TestBenchTickProcs checks --tick and --procs reach the run (the JSON
+// result records them) and that bad values are refused.
+func TestBenchTickProcs(t *testing.T) {
+	port := benchBroker(t)
+	t.Setenv("GOMAXPROCS", "")
+	tests := []struct {
+		name      string
+		args      []string
+		wantTick  string
+		wantProcs int
+		wantErr   string // on stderr, exit 1
+	}{
+		{"set", []string{"--tick", "1ms", "--procs", "1"}, "1ms", 1, ""},
+		{"default", nil, "0s", max(1, runtime.GOMAXPROCS(0)/2), ""},
+		{"procs 0", []string{"--procs", "0"}, "", 0, "--procs must be at least 1, not 0"},
+		{"negative tick", []string{"--tick", "-1ms"}, "", 0, "--tick must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			s := &format.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			args := append([]string{"mqtool", "bench", "-p", port, "-q", "0", "--rate", "1000", "--duration", "200ms", "--warmup", "0s", "--json", "-"}, tt.args...)
+			code := Main(ctx, args, s)
+			if tt.wantErr != "" {
+				if code != 1 || !strings.Contains(errb.String(), tt.wantErr) {
+					t.Errorf("%v = exit %d, stderr %q; want 1 and %q", args, code, errb.String(), tt.wantErr)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("%v = exit %d, stderr %q", args, code, errb.String())
+			}
+			var res bench.Result
+			if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+				t.Fatalf("%v: JSON result: %v", args, err)
+			}
+			if res.Config.Tick != tt.wantTick || res.Config.Procs != tt.wantProcs {
+				t.Errorf("%v: result config tick %q procs %d, want %q and %d", args, res.Config.Tick, res.Config.Procs, tt.wantTick, tt.wantProcs)
 			}
 		})
 	}

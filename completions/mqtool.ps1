@@ -181,7 +181,7 @@ Register-ArgumentCompleter -Native -CommandName mqtool -ScriptBlock {
     $commands['bench'] = @('conn', 'merge')
     $children['bench|conn'] = 'conn'
     $children['bench|merge'] = 'merge'
-    $flags['bench'] = @('--publishers', '--subscribers', '--pattern', '--topic', '-t', '--filter', '--qos', '-q', '--size', '-s', '--rate', '-r', '--inflight', '--duration', '--warmup', '--count', '-C', '--retain', '--connect-rate', '--drain', '--i-know-its-shared', '--json', '--csv', '--hgrm', '--threshold', '--color', '--host', '-h', '--port', '-p', '--url', '-L', '--unix', '--ws', '-A', '--protocol-version', '-V', '--keepalive', '-k', '--nodelay', '-M', '--id', '-i', '--id-prefix', '-I', '--disable-clean-session', '-c', '-x', '--username', '-u', '--pw', '-P', '--pw-file', '--pw-prompt', '--will-topic', '--will-payload', '--will-qos', '--will-retain', '--cafile', '--capath', '--cert', '--key', '--insecure', '--tls-version', '--tls-alpn', '--tls-use-os-certs', '--no-tls', '--property', '-D', '--debug', '-d', '--quiet', '-o', '--help')
+    $flags['bench'] = @('--publishers', '--subscribers', '--pattern', '--topic', '-t', '--filter', '--qos', '-q', '--size', '-s', '--rate', '-r', '--inflight', '--duration', '--warmup', '--count', '-C', '--retain', '--connect-rate', '--drain', '--tick', '--procs', '--i-know-its-shared', '--json', '--csv', '--hgrm', '--threshold', '--color', '--host', '-h', '--port', '-p', '--url', '-L', '--unix', '--ws', '-A', '--protocol-version', '-V', '--keepalive', '-k', '--nodelay', '-M', '--id', '-i', '--id-prefix', '-I', '--disable-clean-session', '-c', '-x', '--username', '-u', '--pw', '-P', '--pw-file', '--pw-prompt', '--will-topic', '--will-payload', '--will-qos', '--will-retain', '--cafile', '--capath', '--cert', '--key', '--insecure', '--tls-version', '--tls-alpn', '--tls-use-os-certs', '--no-tls', '--property', '-D', '--debug', '-d', '--quiet', '-o', '--help')
     $values['bench|--publishers'] = 'value'
     $values['bench|--subscribers'] = 'value'
     $values['bench|--pattern'] = 'words pair fan-in fan-out'
@@ -201,6 +201,8 @@ Register-ArgumentCompleter -Native -CommandName mqtool -ScriptBlock {
     $values['bench|-C'] = 'value'
     $values['bench|--connect-rate'] = 'value'
     $values['bench|--drain'] = 'value'
+    $values['bench|--tick'] = 'value'
+    $values['bench|--procs'] = 'value'
     $values['bench|--json'] = 'file'
     $values['bench|--csv'] = 'file'
     $values['bench|--hgrm'] = 'dir'
