@@ -10,8 +10,11 @@
 #   fan-out  1 publisher -> 50 subscribers, QoS 0/1/2, 64 B, as fast as allowed
 #   20k      4 -> 4 at a fixed 20,000 msg/s in total: latency at a set load
 # Each run measures DURATION (default 3s) after WARMUP (default 1s).
-# The cpu column is mqtool bench's own CPU use (100% = one core), so you can
-# see when the generator, not the broker, is the limit.
+# The bench cpu column is mqtool bench's own CPU use, broker cpu the
+# broker's over the same run (100% = one core; from /proc, "-" without it),
+# so you can see which of the two is the limit: mosquitto runs on one
+# thread, so near 100% it is. bench runs with its default --procs, half the
+# CPUs against a broker on this machine.
 #
 # mosquitto is $MOSQUITTO if set, else mosquitto on PATH or /usr/sbin/mosquitto.
 # mosquitto gets set_tcp_nodelay true: mqtool serve (like every Go server)
@@ -132,18 +135,37 @@ brokers=(mqtool mosquitto)
 declare -A broker_port=([mqtool]=$serve_port [mosquitto]=$mosq_port)
 declare -A broker_pid=([mqtool]=$serve_pid [mosquitto]=$mosq_pid)
 
+# cpu_ticks PID: the process's user+system CPU time in clock ticks, or
+# nothing without /proc.
+cpu_ticks() {
+  [ -r "/proc/$1/stat" ] || return 0
+  # Fields after the parenthesised command name; utime and stime are 14 and 15.
+  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
 failed=0
 for load in "${loads[@]}"; do
   for b in "${brokers[@]}"; do
-    say "$load against $b"
-    # shellcheck disable=SC2086 # load_args holds several flags
-    if ! "$mqtool" bench -h 127.0.0.1 -p "${broker_port[$b]}" -q 0,1,2 --size 64 \
-      --duration "$dur" --warmup "$warm" ${load_args[$load]} --color never \
-      --json "$work/$load-$b.json" >"$work/$load-$b.txt" 2>"$work/$load-$b.err"; then
-      say "$load against $b failed: $(cat "$work/$load-$b.err")"
-      failed=1
-    fi
-    kill -0 "${broker_pid[$b]}" 2>/dev/null || fail "$b died during $load"
+    for q in 0 1 2; do
+      say "$load against $b, qos $q"
+      run=$work/$load-$b-q$q
+      t0=$(cpu_ticks "${broker_pid[$b]}") w0=$(date +%s%N)
+      # shellcheck disable=SC2086 # load_args holds several flags
+      if ! "$mqtool" bench -h 127.0.0.1 -p "${broker_port[$b]}" -q "$q" --size 64 \
+        --duration "$dur" --warmup "$warm" ${load_args[$load]} --color never \
+        --json "$run.json" >"$run.txt" 2>"$run.err"; then
+        say "$load against $b, qos $q failed: $(cat "$run.err")"
+        failed=1
+      fi
+      t1=$(cpu_ticks "${broker_pid[$b]}") w1=$(date +%s%N)
+      if [ -n "$t0" ] && [ -n "$t1" ]; then
+        echo $(((t1 - t0) * 100 * 1000000000 / hz / (w1 - w0)))% >"$run.bcpu"
+      else
+        echo - >"$run.bcpu"
+      fi
+      kill -0 "${broker_pid[$b]}" 2>/dev/null || fail "$b died during $load"
+    done
   done
 done
 
@@ -154,17 +176,17 @@ jq_row='
   def k: if . >= 10000 then "\((. / 100 | round) / 10)k" else "\(. | round)" end;
   .runs[] | [$b, .qos, (.sent_per_s | k), (.received_per_s | k), .lost, .dup,
              (.e2e.p50_us | lat), (.e2e.p99_us | lat), (.e2e.p99_9_us | lat), (.e2e.max_us | lat),
-             (.ack.p50_us | lat), (.ack.p99_us | lat), .late, "\(.cpu.percent | round)%"] | @tsv'
+             (.ack.p50_us | lat), (.ack.p99_us | lat), .late, "\(.cpu.percent | round)%", $bcpu] | @tsv'
 for load in "${loads[@]}"; do
   echo
   echo "== ${load_title[$load]} (${dur} after ${warm} warm-up)"
   {
-    printf 'broker\tqos\tsent/s\trecv/s\tlost\tdup\te2e p50\te2e p99\te2e p99.9\te2e max\tack p50\tack p99\tlate\tbench cpu\n'
+    printf 'broker\tqos\tsent/s\trecv/s\tlost\tdup\te2e p50\te2e p99\te2e p99.9\te2e max\tack p50\tack p99\tlate\tbench cpu\tbroker cpu\n'
     for q in 0 1 2; do
       for b in "${brokers[@]}"; do
-        f=$work/$load-$b.json
-        [ -s "$f" ] || { printf '%s\t%s\t(no result)\n' "$b" "$q"; continue; }
-        jq -r --arg b "$b" --argjson q "$q" "$jq_row" "$f" | awk -F'\t' -v q="$q" '$2 == q'
+        run=$work/$load-$b-q$q
+        [ -s "$run.json" ] || { printf '%s\t%s\t(no result)\n' "$b" "$q"; continue; }
+        jq -r --arg b "$b" --arg bcpu "$(cat "$run.bcpu")" "$jq_row" "$run.json"
       done
     done
   } | column -t -s $'\t'
