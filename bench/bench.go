@@ -255,9 +255,10 @@ func IsLocal(url string) (bool, error) {
 // at url when the user chose none: 0 (keep the runtime's) when $GOMAXPROCS
 // is set or the broker is elsewhere, else half the CPUs the runtime would
 // use, at least 1. A broker on the same machine needs CPU too, and with
-// fewer threads than idle CPUs the runtime wakes far fewer of them per
-// message: on 2 cores against mosquitto, 1 instead of 2 cut bench's CPU per
-// message by a fifth to a third and let mosquitto, not bench, set the pace.
+// fewer threads the runtime wakes fewer of them per message: on 2 cores
+// against mosquitto at full speed, 1 instead of 2 cut bench's CPU per
+// message by a quarter to a third, and mosquitto, at about 95% of its one
+// core, rather than bench became the limit.
 func AutoProcs(url string) int {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return 0
