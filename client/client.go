@@ -65,6 +65,15 @@ type Options struct {
 	Authenticate func(ctx context.Context, a *packet.Auth) (reply *packet.Auth, err error)
 	// Dialer, when set, replaces URL dialing (tests, fault injection).
 	Dialer func(ctx context.Context) (net.Conn, error)
+	// ReadInterval, if set, spaces reads from the server while packets
+	// keep arriving sooner than that: after a read that found data within
+	// the interval, the next waits for the next multiple of the interval on
+	// the clock (shared by every client in the process), so one read and
+	// one wake-up take in what arrived meanwhile instead of one per packet,
+	// and the acknowledgements due go out in one write. A packet may wait
+	// up to the interval longer. For load generators (bench --tick); 0
+	// reads as soon as data arrives.
+	ReadInterval time.Duration
 }
 
 // DefaultMaxInflight is the outbound QoS 1/2 window when Options.MaxInflight is 0.
@@ -107,6 +116,7 @@ func (e *ConnectError) Code() int {
 // Client is one MQTT connection. Its methods are safe for concurrent use.
 type Client struct {
 	conn      net.Conn
+	pr        pacedReader // reads conn for br
 	br        *bufio.Reader
 	version   packet.Version
 	connack   *packet.Connack
@@ -225,7 +235,7 @@ func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 
 	c := &Client{
 		conn:         conn,
-		br:           bufio.NewReaderSize(conn, 32<<10),
+		pr:           pacedReader{r: conn},
 		version:      opts.Version,
 		clientID:     opts.ClientID,
 		keepAlive:    time.Duration(opts.KeepAlive) * time.Second,
@@ -239,6 +249,8 @@ func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
 	}
+	c.br = bufio.NewReaderSize(&c.pr, 32<<10)
+
 	cp := &packet.Connect{
 		Version:      opts.Version,
 		CleanStart:   opts.CleanStart,
@@ -307,6 +319,7 @@ func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 		return nil, wrap("read CONNACK", ctx.Err()) // ctx ended just now
 	}
 	c.connack = ca
+	c.pr.interval = max(opts.ReadInterval, 0)
 	conn.SetDeadline(time.Time{})
 
 	inflight := opts.MaxInflight

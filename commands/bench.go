@@ -89,7 +89,7 @@ func benchCommand(s *format.Streams) *cli.Command {
 		&cli.DurationFlag{Name: "drain", Value: time.Second, Category: catLoad,
 			Usage: "after the last send, wait until this `DURATION` passes with no delivery before counting the rest lost"},
 		&cli.DurationFlag{Name: "tick", Category: catLoad,
-			Usage: "wake paced publishers at most once per `DURATION` (e.g. 1ms), each time sending every message due since: less bench CPU per message at high --rate, at up to DURATION of added latency, which is counted (latency runs from each message's intended time); 0 wakes for every message"},
+			Usage: "with --rate, wake publishers at most once per `DURATION` (e.g. 1ms), each time sending every message due since, and read from the broker at most once per DURATION while messages keep coming: less bench CPU per message at high rates, at up to DURATION of added latency on each side, which is counted (latency runs from each message's intended time); 0 wakes for every message"},
 		&cli.IntFlag{Name: "procs", Category: catLoad, DefaultText: "auto",
 			Usage: "threads running bench's Go code at once (GOMAXPROCS), `N` >= 1; default $GOMAXPROCS if set, else half the CPUs against a broker on this machine, which needs CPU too, else all"},
 		&cli.BoolFlag{Name: "i-know-its-shared", Category: catLoad,

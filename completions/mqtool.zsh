@@ -310,7 +310,7 @@ _mqtool_bench() {
         '--retain[publish retained messages, cleared at the end]' \
         '--connect-rate=[new connections per second, N; 0 connects in parallel (10/s against a remote host)]:connect-rate: ' \
         '--drain=[after the last send, wait until this DURATION passes with no delivery before counting the rest lost]:drain: ' \
-        '--tick=[wake paced publishers at most once per DURATION (e.g. 1ms), each time sending every message due since\: less bench CPU per message at high --rate, at up to DURATION of added latency, which is counted (latency runs from each message'\''s intended time); 0 wakes for every message]:tick: ' \
+        '--tick=[with --rate, wake publishers at most once per DURATION (e.g. 1ms), each time sending every message due since, and read from the broker at most once per DURATION while messages keep coming\: less bench CPU per message at high rates, at up to DURATION of added latency on each side, which is counted (latency runs from each message'\''s intended time); 0 wakes for every message]:tick: ' \
         '--procs=[threads running bench'\''s Go code at once (GOMAXPROCS), N >= 1; default $GOMAXPROCS if set, else half the CPUs against a broker on this machine, which needs CPU too, else all]:procs: ' \
         '--i-know-its-shared[lift the limits against a non-loopback host (10 clients, 100 msg/s, 10 conn/s)]' \
         '--json=[write the whole result (percentiles and histograms) as JSON to FILE, - for stdout instead of the table (default\: none)]:json:_files' \

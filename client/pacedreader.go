@@ -1,0 +1,29 @@
+package client
+
+import (
+	"io"
+	"time"
+)
+
+// pacedReader spaces reads from r while data keeps arriving within
+// interval of asking for it (Options.ReadInterval): the next read waits
+// for the next multiple of interval on the wall clock, so that the paced
+// clients of a process wake together. A read that had to wait an interval
+// or longer for data ends the pacing until data comes quickly again.
+type pacedReader struct {
+	r        io.Reader
+	interval time.Duration // 0: no pacing
+	paced    bool
+	last     time.Time // when the last read returned
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if p.paced {
+		time.Sleep(time.Until(p.last.Truncate(p.interval).Add(p.interval)))
+	}
+	asked := time.Now()
+	n, err := p.r.Read(b)
+	p.last = time.Now()
+	p.paced = p.interval > 0 && err == nil && p.last.Sub(asked) < p.interval
+	return n, err
+}
