@@ -17,7 +17,8 @@
 #            (hyperfine when installed, else a loop timed with date +%s%N)
 #
 # The drain and pub -l figures are the median of RUNS runs (default 3), the
-# cold figure the mean of COLD_RUNS runs (default 100). Exits non-zero on any
+# cold figure the median of COLD_RUNS runs (default 100, rounded up to tens)
+# of each tool, taking turns. Exits non-zero on any
 # failure (a tool missing, a client failing, a message lost).
 set -euo pipefail
 
@@ -184,34 +185,52 @@ done
 # add to the time).
 cold_mq=("$mqtool" pub "${conn[@]}" -t bench/cold -m x)
 cold_mo=(mosquitto_pub "${conn[@]}" -t bench/cold -m x)
-if command -v hyperfine >/dev/null; then
-  say "cold pub -m x: hyperfine, $cold_runs runs each"
-  hyperfine -N --warmup 5 --runs "$cold_runs" --style none --export-csv "$work/cold.csv" \
-    -n mqtool "${cold_mq[*]}" -n mosquitto "${cold_mo[*]}" >/dev/null 2>"$work/hyperfine.err" ||
-    fail "hyperfine: $(cat "$work/hyperfine.err")"
-  # command,mean,stddev,median,user,system,min,max, in seconds
-  result[cold,mqtool]=$(awk -F, '$1=="mqtool" {printf "%.2f ± %.2f", $2*1000, $3*1000}' "$work/cold.csv")
-  result[cold,mosquitto]=$(awk -F, '$1=="mosquitto" {printf "%.2f ± %.2f", $2*1000, $3*1000}' "$work/cold.csv")
-  cold_how="hyperfine -N, mean ± sd of $cold_runs"
+# The two tools take turns, in rounds of 10 runs whose order alternates, so
+# that a machine that speeds up or slows down during the test (a shared
+# virtual machine does) weighs on both alike. Each line of cold.times is
+# "TOOL MILLISECONDS".
+: >"$work/cold.times"
+rounds=$(((cold_runs + 9) / 10))
+if command -v hyperfine >/dev/null && command -v jq >/dev/null; then
+  say "cold pub -m x: hyperfine, $rounds alternating rounds of 10 runs each"
+  for r in $(seq "$rounds"); do
+    if [ $((r % 2)) -eq 1 ]; then
+      order=(-n mqtool "${cold_mq[*]}" -n mosquitto "${cold_mo[*]}")
+    else
+      order=(-n mosquitto "${cold_mo[*]}" -n mqtool "${cold_mq[*]}")
+    fi
+    hyperfine -N --warmup 2 --runs 10 --style none --export-json "$work/cold.json" "${order[@]}" \
+      >/dev/null 2>"$work/hyperfine.err" || fail "hyperfine: $(cat "$work/hyperfine.err")"
+    jq -r '.results[] | .command as $c | .times[] | "\($c) \(. * 1000)"' "$work/cold.json" >>"$work/cold.times"
+  done
+  cold_how="hyperfine -N, $((rounds * 10)) runs"
 else
-  say "cold pub -m x: date +%s%N loop, $cold_runs runs each"
-  # cold CMD...: prints the elapsed nanoseconds of each run.
+  say "cold pub -m x: date +%s%N, $((rounds * 10)) runs each, taking turns"
+  # cold NAME CMD...: appends one timed run of CMD to cold.times.
   cold() {
-    local i t0 t1
-    for i in $(seq "$cold_runs"); do
-      t0=$(now)
-      "$@" || fail "$* exited $?"
-      t1=$(now)
-      echo $((t1 - t0))
-    done
+    local name=$1 t0 t1
+    shift
+    t0=$(now)
+    "$@" || fail "$* exited $?"
+    t1=$(now)
+    echo "$name $(awk -v ns=$((t1 - t0)) 'BEGIN {print ns / 1e6}')" >>"$work/cold.times"
   }
-  meansd() { awk '{s+=$1; q+=$1*$1} END {m=s/NR; printf "%.2f ± %.2f", m/1e6, sqrt(q/NR-m*m)/1e6}' "$1"; }
-  cold "${cold_mq[@]}" >"$work/cold.mqtool"
-  cold "${cold_mo[@]}" >"$work/cold.mosquitto"
-  result[cold,mqtool]=$(meansd "$work/cold.mqtool")
-  result[cold,mosquitto]=$(meansd "$work/cold.mosquitto")
-  cold_how="date +%s%N loop, mean ± sd of $cold_runs"
+  for _ in $(seq $((rounds * 10))); do
+    cold mqtool "${cold_mq[@]}"
+    cold mosquitto "${cold_mo[@]}"
+  done
+  cold_how="date +%s%N, $((rounds * 10)) runs"
 fi
+# coldstat TOOL: "MEDIAN MEAN SD" of TOOL's runs, in ms.
+coldstat() {
+  awk -v t="$1" '$1 == t {print $2}' "$work/cold.times" | sort -g |
+    awk '{x[NR] = $1; s += $1; q += $1 * $1} END {if (NR) {m = s / NR; printf "%.2f %.2f %.2f", x[int((NR + 1) / 2)], m, sqrt(q / NR - m * m)}}'
+}
+for tool in mqtool mosquitto; do
+  read -r med mean sd <<<"$(coldstat "$tool")"
+  result[cold,$tool]=$med
+  result[coldmean,$tool]="$mean ± $sd"
+done
 [ -n "${result[cold,mqtool]}" ] && [ -n "${result[cold,mosquitto]}" ] || fail "no cold start figures"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
@@ -231,6 +250,7 @@ row "  delivered to the checking sub, msg/s" \
   "${result[delivered,mqtool]}" "${result[delivered,mosquitto]}" "$(ratio "${result[delivered,mqtool]}" "${result[delivered,mosquitto]}")"
 row "  client CPU, s (user + system, median)" \
   "${result[linescpu,mqtool]}" "${result[linescpu,mosquitto]}" "$(ratio "${result[linescpu,mosquitto]}" "${result[linescpu,mqtool]}")"
-row "pub -m x cold, ms ($cold_how)" \
-  "${result[cold,mqtool]}" "${result[cold,mosquitto]}" "$(ratio "${result[cold,mosquitto]%% *}" "${result[cold,mqtool]%% *}")"
+row "pub -m x cold, ms (median, $cold_how)" \
+  "${result[cold,mqtool]}" "${result[cold,mosquitto]}" "$(ratio "${result[cold,mosquitto]}" "${result[cold,mqtool]}")"
+row "  mean ± sd, ms" "${result[coldmean,mqtool]}" "${result[coldmean,mosquitto]}" ""
 echo "(msg/s: higher is better; ms: lower is better; mqtool speed is mqtool's speed over mosquitto's: > 1x is faster)"
