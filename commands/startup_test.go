@@ -3,6 +3,7 @@ package commands
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,6 +58,9 @@ func TestLeanAppOnlyNamed(t *testing.T) {
 				if unwrap(f) == f {
 					t.Errorf("%s flag %v (%T) not wrapped by cacheNames", path, f.Names(), f)
 				}
+				if got, want := f.Names(), unwrap(f).Names(); !slices.Equal(got, want) {
+					t.Errorf("%s flag names %q, want urfave/cli's %q", path, got, want)
+				}
 			}
 			for _, sc := range c.Subcommands {
 				check(path+" "+sc.Name, sc)
@@ -68,5 +72,26 @@ func TestLeanAppOnlyNamed(t *testing.T) {
 		if leanApp(s, name) != nil {
 			t.Errorf("leanApp(%q) != nil, want the full tree for it", name)
 		}
+	}
+}
+
+// TestFlagNames checks flagNames against urfave/cli's Names, including a
+// name with a comma, which takes urfave's way.
+func TestFlagNames(t *testing.T) {
+	tests := []struct {
+		name string
+		f    *cli.StringFlag
+	}{
+		{"name only", &cli.StringFlag{Name: "topic"}},
+		{"aliases", &cli.StringFlag{Name: "topic", Aliases: []string{"t", "T"}}},
+		{"v1-style comma", &cli.StringFlag{Name: "topic, t"}},
+		{"space in alias", &cli.StringFlag{Name: "topic", Aliases: []string{"t x"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, want := flagNames(tt.f, tt.f.Name, tt.f.Aliases), tt.f.Names(); !slices.Equal(got, want) {
+				t.Errorf("flagNames(%q, %q) = %q, want %q", tt.f.Name, tt.f.Aliases, got, want)
+			}
+		})
 	}
 }
