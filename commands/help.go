@@ -15,7 +15,6 @@ func init() { cli.FlagStringer = flagString }
 // text already has one, and its generic "value" placeholder becomes the
 // flag's name in capitals.
 func flagString(f cli.Flag) string {
-	f = unwrap(f)
 	s := defaultFlagStringer(f)
 	df, ok := f.(cli.DocGenerationFlag)
 	if !ok {

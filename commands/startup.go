@@ -48,7 +48,9 @@ func cacheTreeNames(c *cli.Command) {
 
 // cacheNames wraps each flag of a type mqtool uses so that Names returns a
 // slice computed once; other flags are kept as they are. The wrappers
-// embed the flag, so every other method (and interface) is the flag's own.
+// embed the flag, so every other method (and interface) is the flag's own,
+// except String, which formats the wrapper so that the help text (which
+// App.Setup builds for every flag) uses the cached names too.
 func cacheNames(fs []cli.Flag) []cli.Flag {
 	out := make([]cli.Flag, len(fs))
 	for i, f := range fs {
@@ -82,6 +84,7 @@ type namedBool struct {
 }
 
 func (f *namedBool) Names() []string { return f.names }
+func (f *namedBool) String() string  { return cli.FlagStringer(f) }
 
 type namedString struct {
 	*cli.StringFlag
@@ -89,6 +92,7 @@ type namedString struct {
 }
 
 func (f *namedString) Names() []string { return f.names }
+func (f *namedString) String() string  { return cli.FlagStringer(f) }
 
 type namedInt struct {
 	*cli.IntFlag
@@ -96,6 +100,7 @@ type namedInt struct {
 }
 
 func (f *namedInt) Names() []string { return f.names }
+func (f *namedInt) String() string  { return cli.FlagStringer(f) }
 
 type namedDuration struct {
 	*cli.DurationFlag
@@ -103,6 +108,7 @@ type namedDuration struct {
 }
 
 func (f *namedDuration) Names() []string { return f.names }
+func (f *namedDuration) String() string  { return cli.FlagStringer(f) }
 
 type namedStringSlice struct {
 	*cli.StringSliceFlag
@@ -110,6 +116,7 @@ type namedStringSlice struct {
 }
 
 func (f *namedStringSlice) Names() []string { return f.names }
+func (f *namedStringSlice) String() string  { return cli.FlagStringer(f) }
 
 type namedIntSlice struct {
 	*cli.IntSliceFlag
@@ -117,6 +124,7 @@ type namedIntSlice struct {
 }
 
 func (f *namedIntSlice) Names() []string { return f.names }
+func (f *namedIntSlice) String() string  { return cli.FlagStringer(f) }
 
 type namedFloat64 struct {
 	*cli.Float64Flag
@@ -124,6 +132,7 @@ type namedFloat64 struct {
 }
 
 func (f *namedFloat64) Names() []string { return f.names }
+func (f *namedFloat64) String() string  { return cli.FlagStringer(f) }
 
 type namedUint64 struct {
 	*cli.Uint64Flag
@@ -131,6 +140,7 @@ type namedUint64 struct {
 }
 
 func (f *namedUint64) Names() []string { return f.names }
+func (f *namedUint64) String() string  { return cli.FlagStringer(f) }
 
 // flagNames is f.Names() for a flag named name with aliases, without the
 // regular expression urfave/cli runs to cut each name at a comma or space

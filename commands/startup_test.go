@@ -14,9 +14,23 @@ import (
 
 // TestLeanAppSameHelp checks that a command run through leanApp (only that
 // command, flags wrapped by cacheNames) prints the same --help as the full
-// command tree does.
+// command tree does, for each lean command and each of its subcommands.
 func TestLeanAppSameHelp(t *testing.T) {
-	for name := range leanCommands {
+	var paths [][]string
+	for _, c := range App(&format.Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}).Commands {
+		if _, ok := leanCommands[c.Name]; !ok {
+			continue
+		}
+		paths = append(paths, []string{c.Name})
+		for _, sc := range c.Subcommands {
+			paths = append(paths, []string{c.Name, sc.Name})
+		}
+	}
+	if len(paths) <= len(leanCommands) {
+		t.Fatalf("help paths %q: want every lean command and some subcommands", paths)
+	}
+	for _, path := range paths {
+		name := strings.Join(path, " ")
 		t.Run(name, func(t *testing.T) {
 			run := func(lean bool) string {
 				var out, errb bytes.Buffer
@@ -24,9 +38,10 @@ func TestLeanAppSameHelp(t *testing.T) {
 				configureCLI(s)
 				app := App(s)
 				if lean {
-					app = leanApp(s, name)
+					app = leanApp(s, path[0])
 				}
-				if err := app.RunContext(context.Background(), []string{"mqtool", name, "--help"}); err != nil {
+				args := append(append([]string{"mqtool"}, path...), "--help")
+				if err := app.RunContext(context.Background(), args); err != nil {
 					t.Fatalf("%s --help (lean %v): %v", name, lean, err)
 				}
 				return out.String() + errb.String()
