@@ -253,6 +253,10 @@ func (r *Reconnector) replace(c *Client) {
 // end records why the goroutine ends (nothing after Stop) and wakes the
 // operations waiting for a new connection.
 func (r *Reconnector) end(err error) {
+	var ce *ConnectError
+	if !errors.As(err, &ce) {
+		err = fmt.Errorf("client: reconnect: %w", err) // ctx's error
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.stopping {
@@ -275,7 +279,7 @@ func (r *Reconnector) current() (*Client, <-chan struct{}) {
 func (r *Reconnector) Done() <-chan struct{} { return r.done }
 
 // Err returns why the Reconnector stopped: nil while it runs and after
-// Stop, ctx's error, or the refusal (*ConnectError).
+// Stop, an error wrapping ctx's error, or the refusal (*ConnectError).
 func (r *Reconnector) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

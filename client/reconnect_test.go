@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -614,6 +615,17 @@ func TestReconnectStops(t *testing.T) {
 			}
 			if !errors.Is(r.Err(), tt.wantErr) || (tt.wantErr == nil && r.Err() != nil) {
 				t.Errorf("Err() = %v, want %v", r.Err(), tt.wantErr)
+			}
+			if err := r.Err(); err != nil && !strings.HasPrefix(err.Error(), "client: ") {
+				t.Errorf("Err() = %q, want the \"client: \" prefix", err)
+			}
+			if tt.where != "connected" {
+				// The connection is gone and none will follow: PublishAsync
+				// says why, as every client error does.
+				perr := r.PublishAsync(context.Background(), &packet.Publish{Topic: "s/t", QoS: 1}, nil)
+				if perr == nil || !strings.HasPrefix(perr.Error(), "client: ") {
+					t.Errorf("PublishAsync after the end = %v, want an error with the \"client: \" prefix", perr)
+				}
 			}
 			if tt.where == "connected" {
 				// The connection outlives the reconnection, for a clean
