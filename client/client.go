@@ -315,6 +315,14 @@ func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 		c.writeDirect(&packet.Disconnect{ReasonCode: packet.ProtocolError}, wrap)
 		return nil, err
 	}
+	if opts.CleanStart && ca.SessionPresent {
+		// The server must not claim a session after Clean Start
+		// [MQTT-3.2.2-2]; a client without one closes [MQTT-3.2.2-4].
+		if c.version == packet.V5 {
+			c.writeDirect(&packet.Disconnect{ReasonCode: packet.ProtocolError}, wrap)
+		}
+		return nil, fmt.Errorf("client: CONNACK has Session Present after Clean Start: %w", packet.ProtocolError)
+	}
 	if !stopAfter() {
 		return nil, wrap("read CONNACK", ctx.Err()) // ctx ended just now
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/mqtool/mqtool/packet"
 )
 
@@ -56,6 +58,69 @@ func TestConnectRefused(t *testing.T) {
 			}
 			if !errors.Is(err, tt.rc) {
 				t.Errorf("errors.Is(%v, %v) = false", err, tt.rc)
+			}
+		})
+	}
+}
+
+// TestSessionPresent checks that a CONNACK claiming a session after Clean
+// Start 1 ends the connection [MQTT-3.2.2-4] (the server must not send it
+// [MQTT-3.2.2-2]), so that nobody trusts subscriptions that were never made,
+// and that a claimed session after Clean Start 0 is reported.
+func TestSessionPresent(t *testing.T) {
+	tests := []struct {
+		name       string
+		version    packet.Version
+		cleanStart bool
+		present    bool
+		wantErr    bool
+		wantSeen   []string // what the server reads after CONNACK
+	}{
+		{"3.1.1 clean session, session present", packet.V311, true, true, true, nil},
+		{"5.0 clean start, session present", packet.V5, true, true, true, []string{"DISCONNECT protocol error"}},
+		{"3.1.1 clean session, no session", packet.V311, true, false, false, nil},
+		{"3.1.1 persistent, session present", packet.V311, false, true, false, nil},
+		{"5.0 clean start, no session", packet.V5, true, false, false, nil},
+		{"5.0 no clean start, session present", packet.V5, false, true, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seen := make(chan []string, 1)
+			s := startFake(t, func(f *fakeConn) {
+				f.accept(&packet.Connack{SessionPresent: tt.present})
+				var got []string
+				defer func() { seen <- got }()
+				for {
+					p, err := f.readWithin(fakeTimeout)
+					if err != nil {
+						return
+					}
+					got = append(got, p.Type().String())
+					if d, ok := p.(*packet.Disconnect); ok {
+						got[len(got)-1] += " " + d.ReasonCode.String()
+					}
+				}
+			})
+			c, err := Dial(context.Background(), Options{URL: s.url, Version: tt.version, ClientID: "x", CleanStart: tt.cleanStart})
+			if err == nil {
+				if !tt.wantErr && c.Connack().SessionPresent != tt.present {
+					t.Errorf("Connack().SessionPresent = %v, want %v", c.Connack().SessionPresent, tt.present)
+				}
+				c.Close()
+			}
+			if gotErr := err != nil; gotErr != tt.wantErr {
+				t.Fatalf("Dial = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && (!errors.Is(err, packet.ProtocolError) || !strings.HasPrefix(err.Error(), "client: ")) {
+				t.Errorf("Dial = %q, want a \"client: \" error wrapping %v", err, packet.ProtocolError)
+			}
+			select {
+			case got := <-seen:
+				if diff := cmp.Diff(tt.wantSeen, got); diff != "" {
+					t.Errorf("server read after CONNACK (-want +got):\n%s", diff)
+				}
+			case <-time.After(2 * fakeTimeout):
+				t.Fatal("the fake server did not see the connection end")
 			}
 		})
 	}
