@@ -19,7 +19,9 @@ type pacedReader struct {
 
 func (p *pacedReader) Read(b []byte) (int, error) {
 	if p.paced {
-		time.Sleep(time.Until(p.last.Truncate(p.interval).Add(p.interval)))
+		// Truncate drops the monotonic reading, so the wait is on the wall
+		// clock; a clock stepped back must not stretch it past an interval.
+		time.Sleep(min(time.Until(p.last.Truncate(p.interval).Add(p.interval)), p.interval))
 	}
 	asked := time.Now()
 	n, err := p.r.Read(b)

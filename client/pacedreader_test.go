@@ -77,3 +77,18 @@ func TestPacedReaderOff(t *testing.T) {
 		}
 	}
 }
+
+// TestPacedReaderClockStepBack checks that a wall clock stepped back (the
+// last read seemingly an hour ahead) delays the next read by at most about
+// one interval, not by the step.
+func TestPacedReaderClockStepBack(t *testing.T) {
+	const interval = time.Millisecond
+	p := &pacedReader{r: &steadyReader{}, interval: interval, paced: true, last: time.Now().Add(time.Hour)}
+	start := time.Now()
+	if _, err := p.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("Read after the clock stepped back an hour took %v, want about %v", d, interval)
+	}
+}
