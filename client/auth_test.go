@@ -249,9 +249,7 @@ func TestConnectAuthFails(t *testing.T) {
 				}
 				f.c.Write(tt.server)
 				if tt.wantDisc != nil {
-					if got := f.readRaw(); !bytes.Equal(got, tt.wantDisc) {
-						t.Errorf("client sent % x, want DISCONNECT % x", got, tt.wantDisc)
-					}
+					f.expectBytes(tt.wantDisc)
 				}
 				if !f.closedByClient() {
 					t.Error("client did not close the connection")
@@ -344,9 +342,7 @@ func TestReauthenticate(t *testing.T) {
 			name: "hook fails",
 			server: func(f *fakeConn) bool {
 				f.write(serverAuth(packet.ContinueAuthentication, "SCRAM", "s1"))
-				if got, want := f.readRaw(), []byte{0xE0, 0x01, 0x80}; !bytes.Equal(got, want) {
-					f.t.Errorf("client sent % x, want DISCONNECT % x", got, want)
-				}
+				f.expectBytes([]byte{0xE0, 0x01, 0x80})
 				return false
 			},
 			hook: func(context.Context, *packet.Auth) (*packet.Auth, error) {
@@ -358,9 +354,7 @@ func TestReauthenticate(t *testing.T) {
 			name: "no hook",
 			server: func(f *fakeConn) bool {
 				f.write(serverAuth(packet.ContinueAuthentication, "SCRAM", "s1"))
-				if got, want := f.readRaw(), []byte{0xE0, 0x01, 0x80}; !bytes.Equal(got, want) {
-					f.t.Errorf("client sent % x, want DISCONNECT % x", got, want)
-				}
+				f.expectBytes([]byte{0xE0, 0x01, 0x80})
 				return false
 			},
 			wantErr: `client: server continues authentication method "SCRAM", but Options.Authenticate is not set`,
@@ -369,9 +363,7 @@ func TestReauthenticate(t *testing.T) {
 			name: "another method",
 			server: func(f *fakeConn) bool {
 				f.write(serverAuth(packet.Success, "OTHER", ""))
-				if got, want := f.readRaw(), []byte{0xE0, 0x01, 0x82}; !bytes.Equal(got, want) {
-					f.t.Errorf("client sent % x, want DISCONNECT % x", got, want)
-				}
+				f.expectBytes([]byte{0xE0, 0x01, 0x82})
 				return false
 			},
 			wantErr: `client: server sent AUTH with Authentication Method "OTHER", CONNECT had "SCRAM": packet: protocol error`,
@@ -381,9 +373,7 @@ func TestReauthenticate(t *testing.T) {
 			name: "re-authenticate from the server",
 			server: func(f *fakeConn) bool {
 				f.write(serverAuth(packet.ReAuthenticate, "SCRAM", ""))
-				if got, want := f.readRaw(), []byte{0xE0, 0x01, 0x82}; !bytes.Equal(got, want) {
-					f.t.Errorf("client sent % x, want DISCONNECT % x", got, want)
-				}
+				f.expectBytes([]byte{0xE0, 0x01, 0x82})
 				return false
 			},
 			wantErr: "client: server sent AUTH re-authenticate: packet: protocol error",
@@ -547,9 +537,7 @@ func TestUnexpectedAuthAfterConnack(t *testing.T) {
 				}
 				f.c.Write(tt.server)
 				if tt.wantDisc != nil {
-					if got := f.readRaw(); !bytes.Equal(got, tt.wantDisc) {
-						t.Errorf("client sent % x, want DISCONNECT % x", got, tt.wantDisc)
-					}
+					f.expectBytes(tt.wantDisc)
 				}
 				if !f.closedByClient() {
 					t.Error("client did not close the connection")

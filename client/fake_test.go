@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -82,6 +83,15 @@ func (f *fakeConn) readRaw() []byte {
 		return nil
 	}
 	return append(b, body...)
+}
+
+// expectBytes reads the next packet from the client and checks that it is
+// want, byte for byte.
+func (f *fakeConn) expectBytes(want []byte) {
+	f.t.Helper()
+	if got := f.readRaw(); !bytes.Equal(got, want) {
+		f.t.Errorf("client sent % x, want % x", got, want)
+	}
 }
 
 // closedByClient reports whether the client closes the connection within
