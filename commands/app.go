@@ -140,6 +140,7 @@ func Main(ctx context.Context, args []string, s *format.Streams) int {
 	if app == nil {
 		app = App(s)
 	}
+	gateActions(app.Commands)
 	args, err := prepareArgs(app, args)
 	if err != nil {
 		return exitCode(s, err)

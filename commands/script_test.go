@@ -8,12 +8,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,10 +25,9 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"mqtool": func() {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			code := Main(ctx, os.Args, format.System())
-			stop()
-			os.Exit(code)
+			// As main.go does.
+			ctx, _ := NotifyContext(context.Background())
+			os.Exit(Main(ctx, os.Args, format.System()))
 		},
 	})
 }
