@@ -699,13 +699,15 @@ func (r *run) watch(ctx context.Context, wg *sync.WaitGroup) {
 
 func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duration) error {
 	sched := NewSchedule(start, r.cfg.Rate, len(r.pubs), p.idx).WithTick(r.cfg.Tick)
+	clk, release := r.clk.withTimer()
+	defer release()
 	buf := make([]byte, r.cfg.Size)
 	for i := HeaderSize; i < len(buf); i++ {
 		buf[i] = byte('a' + i%26)
 	}
 	if !sched.Paced() {
-		if d := start - r.clk.Now(); d > 0 {
-			if err := r.clk.Sleep(ctx, d); err != nil {
+		if d := start - clk.Now(); d > 0 {
+			if err := clk.Sleep(ctx, d); err != nil {
 				return err
 			}
 		}
@@ -726,7 +728,7 @@ func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duratio
 		defer cancel()
 	}
 	pk := &packet.Publish{QoS: qos, Retain: r.cfg.Retain, Topic: p.topic, Payload: buf}
-	err := sched.pace(sctx, r.clk, end, r.cfg.Count, func(k uint64, intended time.Duration) error {
+	err := sched.pace(sctx, clk, end, r.cfg.Count, func(k uint64, intended time.Duration) error {
 		var sl *slot
 		if qos > 0 {
 			select {

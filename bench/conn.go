@@ -104,7 +104,8 @@ func RunConn(ctx context.Context, cfg ConnConfig) (*ConnResult, error) {
 	}
 	cpu := startCPU()
 	start := time.Now()
-	clk := monoClock{epoch: start}
+	clk, release := monoClock{epoch: start}.withTimer()
+	defer release()
 	sched := Schedule{interval: float64(interval)}
 	err = sched.pace(ctx, clk, 0, uint64(cfg.Clients), func(k uint64, _ time.Duration) error {
 		select {

@@ -3,12 +3,14 @@ package bench
 import (
 	"context"
 	"time"
+
+	"github.com/mqtool/mqtool/internal/hrtimer"
 )
 
 // LateAfter is how far behind its intended time a send may start before it
-// counts as late. Go's timers on Linux wake about 1 ms late for waits under
-// a millisecond, so at high rates sends go out in bursts up to ~1 ms behind
-// schedule (wrk2 has the same granularity); only lag beyond that counts.
+// counts as late: bench, or the machine, did not keep up with the schedule.
+// Publishers wake to the microsecond on Linux (package hrtimer); elsewhere
+// Go's timers may wake a millisecond late, which this leaves out.
 const LateAfter = 2 * time.Millisecond
 
 // Schedule holds the intended send times of one publisher under an open-loop
@@ -68,27 +70,31 @@ type clock interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
-type monoClock struct{ epoch time.Time }
+// monoClock is the real clock. With a timer it sleeps to the microsecond
+// (see package hrtimer), so a paced send is not up to a millisecond late,
+// which the latency from its intended time would count as the broker's.
+// A timer serves one goroutine: see withTimer.
+type monoClock struct {
+	epoch time.Time
+	timer *hrtimer.Timer
+}
 
 func (c monoClock) Now() time.Duration { return time.Since(c.epoch) }
 
-// shortSleep is the longest wait done with time.Sleep, which is cheaper
-// than a timer and channel but does not see ctx end.
-const shortSleep = 5 * time.Millisecond
-
 func (c monoClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= shortSleep {
-		time.Sleep(d)
-		return ctx.Err()
+	return c.timer.Sleep(ctx, d)
+}
+
+// withTimer returns c with a timer of its own for one goroutine, and the
+// function that releases it. Without a timer (no timerfd) the copy sleeps
+// with time.Sleep.
+func (c monoClock) withTimer() (monoClock, func()) {
+	t, err := hrtimer.New()
+	if err != nil {
+		return c, func() {}
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	c.timer = t
+	return c, func() { t.Close() }
 }
 
 // pace calls send for k = 0, 1, ... each at s.At(k) or as soon after as it

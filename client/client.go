@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqtool/mqtool/internal/hrtimer"
 	"github.com/mqtool/mqtool/packet"
 )
 
@@ -387,6 +388,10 @@ func (c *Client) start() {
 		c.wg.Add(1)
 		go c.keepAliveLoop()
 	}
+	if c.pr.interval > 0 {
+		// A nil timer (no timerfd) sleeps with time.Sleep.
+		c.pr.timer, _ = hrtimer.New()
+	}
 	go c.readLoop()
 }
 
@@ -628,6 +633,7 @@ func (c *Client) readLoop() {
 		cause = nil
 	}
 	c.shutdown(cause)
+	c.pr.timer.Close()
 	c.wg.Wait()
 	// Done is closed before pending operations fail, so whoever sees such
 	// a failure finds Done closed.

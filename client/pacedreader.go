@@ -1,8 +1,11 @@
 package client
 
 import (
+	"context"
 	"io"
 	"time"
+
+	"github.com/mqtool/mqtool/internal/hrtimer"
 )
 
 // pacedReader spaces reads from r while data keeps arriving within
@@ -15,13 +18,16 @@ type pacedReader struct {
 	interval time.Duration // 0: no pacing
 	paced    bool
 	last     time.Time // when the last read returned
+	// timer sleeps to the microsecond (time.Sleep would wake up to a
+	// millisecond late); nil sleeps with time.Sleep.
+	timer *hrtimer.Timer
 }
 
 func (p *pacedReader) Read(b []byte) (int, error) {
 	if p.paced {
 		// Truncate drops the monotonic reading, so the wait is on the wall
 		// clock; a clock stepped back must not stretch it past an interval.
-		time.Sleep(min(time.Until(p.last.Truncate(p.interval).Add(p.interval)), p.interval))
+		p.timer.Sleep(context.Background(), min(time.Until(p.last.Truncate(p.interval).Add(p.interval)), p.interval))
 	}
 	asked := time.Now()
 	n, err := p.r.Read(b)

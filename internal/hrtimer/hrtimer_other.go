@@ -1,0 +1,16 @@
+//go:build !linux
+
+package hrtimer
+
+import "time"
+
+// Timer sleeps with time.Sleep where there is no timerfd.
+type Timer struct{}
+
+// New returns a Timer.
+func New() (*Timer, error) { return &Timer{}, nil }
+
+// Close does nothing.
+func (t *Timer) Close() error { return nil }
+
+func (t *Timer) arm(time.Duration) error { return nil }
