@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/mqtool/mqtool/packet"
 )
 
 type fakeClock struct{ now time.Duration }
@@ -224,5 +226,41 @@ func TestPaceTickShared(t *testing.T) {
 	// of the five ticks that follow.
 	if len(sends) != 6 {
 		t.Errorf("sends made at %d distinct times, want 6 (0 and five ticks): %v", len(sends), sends)
+	}
+}
+
+// TestIncomingRate checks the packets per second a run expects from the
+// broker, which decides whether paced publishers need a timerfd to wake on
+// time.
+func TestIncomingRate(t *testing.T) {
+	// mk builds a run with pubs publishers and one subscriber per entry of
+	// from, listening to those publishers.
+	mk := func(rate float64, qos packet.QoS, pubs int, from ...[]int) *run {
+		r := &run{cfg: &Config{Rate: rate}, qos: qos}
+		for i := 0; i < pubs; i++ {
+			r.pubs = append(r.pubs, &publisher{idx: i})
+		}
+		for _, f := range from {
+			r.subs = append(r.subs, &subscriber{from: f})
+		}
+		return r
+	}
+	tests := []struct {
+		name string
+		r    *run
+		want float64
+	}{
+		{"pair 4 -> 4, QoS 0", mk(60000, 0, 4, []int{0}, []int{1}, []int{2}, []int{3}), 60000},
+		{"pair 4 -> 4, QoS 1: plus a PUBACK a message", mk(20000, 1, 4, []int{0}, []int{1}, []int{2}, []int{3}), 40000},
+		{"pair 4 -> 4, QoS 2: plus PUBREC and PUBCOMP", mk(20000, 2, 4, []int{0}, []int{1}, []int{2}, []int{3}), 60000},
+		{"fan-out 1 -> 3", mk(1000, 0, 1, []int{0}, []int{0}, []int{0}), 3000},
+		{"fan-in 2 -> 1", mk(1000, 0, 2, []int{0, 1}), 1000},
+		{"publishers only", mk(50000, 0, 2), 0},
+		{"no publishers", mk(50000, 0, 0, []int{}), 0},
+	}
+	for _, tt := range tests {
+		if got := tt.r.incomingRate(); got != tt.want {
+			t.Errorf("%s: incomingRate() = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
