@@ -27,7 +27,9 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 	if p.paced {
 		// Truncate drops the monotonic reading, so the wait is on the wall
 		// clock; a clock stepped back must not stretch it past an interval.
-		p.timer.Sleep(context.Background(), min(time.Until(p.last.Truncate(p.interval).Add(p.interval)), p.interval))
+		// Sleep fails only on a closed timer, which the read goroutine
+		// closes after its last read.
+		_ = p.timer.Sleep(context.Background(), min(time.Until(p.last.Truncate(p.interval).Add(p.interval)), p.interval))
 	}
 	asked := time.Now()
 	n, err := p.r.Read(b)
