@@ -702,11 +702,13 @@ func (r *run) watch(ctx context.Context, wg *sync.WaitGroup) {
 // timers to be on time, so paced publishers sleep with them alone: a
 // timerfd (package hrtimer) would add a system call and a wake-up per send,
 // about a sixth of bench's CPU at 60,000 msg/s on the development machine,
-// for no better timing.
+// for no better timing. With --tick the clients read once a tick, so the
+// process is not woken by each packet and publishers always use a timerfd.
 const busyIncoming = 40000
 
 // incomingRate is the number of packets per second a paced run expects from
-// the broker: deliveries to its subscribers and acknowledgements.
+// the broker: deliveries to its subscribers (PUBLISH, and PUBREL at QoS 2)
+// and acknowledgements to its publishers (PUBACK; PUBREC and PUBCOMP).
 func (r *run) incomingRate() float64 {
 	if len(r.pubs) == 0 {
 		return 0
@@ -716,14 +718,15 @@ func (r *run) incomingRate() float64 {
 		routes += len(s.from)
 	}
 	perPub := r.cfg.Rate / float64(len(r.pubs))
+	perDelivery := [3]float64{1, 1, 2}[r.qos]
 	acks := [3]float64{0, 1, 2}[r.qos]
-	return perPub*float64(routes) + r.cfg.Rate*acks
+	return perPub*float64(routes)*perDelivery + r.cfg.Rate*acks
 }
 
 func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duration) error {
 	sched := NewSchedule(start, r.cfg.Rate, len(r.pubs), p.idx).WithTick(r.cfg.Tick)
 	clk := r.clk
-	if sched.Paced() && r.incomingRate() < busyIncoming {
+	if sched.Paced() && (r.cfg.Tick > 0 || r.incomingRate() < busyIncoming) {
 		var release func()
 		clk, release = r.clk.withTimer()
 		defer release()

@@ -104,8 +104,12 @@ func RunConn(ctx context.Context, cfg ConnConfig) (*ConnResult, error) {
 	}
 	cpu := startCPU()
 	start := time.Now()
-	clk, release := monoClock{epoch: start}.withTimer()
-	defer release()
+	clk := monoClock{epoch: start}
+	if interval > 0 {
+		var release func()
+		clk, release = clk.withTimer()
+		defer release()
+	}
 	sched := Schedule{interval: float64(interval)}
 	err = sched.pace(ctx, clk, 0, uint64(cfg.Clients), func(k uint64, _ time.Duration) error {
 		select {

@@ -9,8 +9,9 @@ import (
 
 // LateAfter is how far behind its intended time a send may start before it
 // counts as late: bench, or the machine, did not keep up with the schedule.
-// Publishers wake to the microsecond on Linux (package hrtimer); elsewhere
-// Go's timers may wake a millisecond late, which this leaves out.
+// Go's timers alone may wake a millisecond late (where there is no timerfd,
+// or while so many packets come in that bench does without it: see
+// busyIncoming), which this leaves out.
 const LateAfter = 2 * time.Millisecond
 
 // Schedule holds the intended send times of one publisher under an open-loop

@@ -252,15 +252,17 @@ func TestIncomingRate(t *testing.T) {
 	}{
 		{"pair 4 -> 4, QoS 0", mk(60000, 0, 4, []int{0}, []int{1}, []int{2}, []int{3}), 60000},
 		{"pair 4 -> 4, QoS 1: plus a PUBACK a message", mk(20000, 1, 4, []int{0}, []int{1}, []int{2}, []int{3}), 40000},
-		{"pair 4 -> 4, QoS 2: plus PUBREC and PUBCOMP", mk(20000, 2, 4, []int{0}, []int{1}, []int{2}, []int{3}), 60000},
+		{"pair 4 -> 4, QoS 2: PUBLISH and PUBREL a delivery, PUBREC and PUBCOMP a send", mk(20000, 2, 4, []int{0}, []int{1}, []int{2}, []int{3}), 80000},
 		{"fan-out 1 -> 3", mk(1000, 0, 1, []int{0}, []int{0}, []int{0}), 3000},
 		{"fan-in 2 -> 1", mk(1000, 0, 2, []int{0, 1}), 1000},
 		{"publishers only", mk(50000, 0, 2), 0},
 		{"no publishers", mk(50000, 0, 0, []int{}), 0},
 	}
 	for _, tt := range tests {
-		if got := tt.r.incomingRate(); got != tt.want {
-			t.Errorf("%s: incomingRate() = %v, want %v", tt.name, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.r.incomingRate(); got != tt.want {
+				t.Errorf("incomingRate() = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

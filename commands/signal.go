@@ -11,7 +11,8 @@ import (
 )
 
 // NotifyContext returns a copy of parent that ends on SIGINT or SIGTERM,
-// and a function that stops the handling, as signal.NotifyContext does.
+// and a function that stops the handling, as signal.NotifyContext does:
+// once it returns, the signals have their default effect again.
 // It installs the handler on a goroutine of its own, because signal.Notify
 // waits for the runtime's signal-mask thread to start: about 0.25 ms, a
 // twentieth of a cold `mqtool pub -m`, which then overlaps with parsing
@@ -20,7 +21,7 @@ import (
 // anything another process can see.
 func NotifyContext(parent context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
-	h := &signalHandler{installed: make(chan struct{}), stopped: make(chan struct{})}
+	h := &signalHandler{installed: make(chan struct{}), stopped: make(chan struct{}), done: make(chan struct{})}
 	ctx = context.WithValue(ctx, signalHandlerKey{}, h)
 	go h.run(ctx, cancel)
 	var once sync.Once
@@ -29,19 +30,23 @@ func NotifyContext(parent context.Context) (context.Context, context.CancelFunc)
 			cancel()
 			close(h.stopped)
 		})
+		<-h.done
 	}
 }
 
 type signalHandlerKey struct{}
 
 // signalHandler is NotifyContext's goroutine: installed is closed once
-// signals are caught, stopped once the stop function is called.
+// signals are caught, stopped once the stop function is called, done once
+// the goroutine has stopped catching them and ends.
 type signalHandler struct {
 	installed chan struct{}
 	stopped   chan struct{}
+	done      chan struct{}
 }
 
 func (h *signalHandler) run(ctx context.Context, cancel context.CancelFunc) {
+	defer close(h.done)
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	close(h.installed)

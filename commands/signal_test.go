@@ -33,18 +33,29 @@ func TestNotifyContext(t *testing.T) {
 	}
 }
 
-// TestNotifyContextStop checks that stop ends the context, and that the
-// handler's goroutine then ends too (it would hold its channel otherwise).
+// TestNotifyContextStop checks that stop ends the context and returns only
+// once the handler's goroutine has stopped catching signals and ended.
 func TestNotifyContextStop(t *testing.T) {
 	ctx, stop := NotifyContext(context.Background())
 	h := ctx.Value(signalHandlerKey{}).(*signalHandler)
-	stop()
-	stop() // a second call is harmless
-	<-ctx.Done()
+	stopped := make(chan struct{})
+	go func() {
+		stop()
+		stop() // a second call is harmless
+		close(stopped)
+	}()
 	select {
-	case <-h.installed:
+	case <-stopped:
 	case <-time.After(10 * time.Second):
-		t.Fatal("handler not installed 10s after NotifyContext")
+		t.Fatal("stop did not return within 10s")
+	}
+	if ctx.Err() == nil {
+		t.Error("ctx not done after stop")
+	}
+	select {
+	case <-h.done:
+	default:
+		t.Error("stop returned before the handler's goroutine ended")
 	}
 }
 

@@ -6,11 +6,12 @@
 // schedule and measures latency from it would count that delay as the
 // broker's.
 //
-// On Linux a Timer is a timerfd that the runtime's poller watches. Sleep
-// arms it to fire just after the runtime's own timer is due, then sleeps
-// with that timer: a busy process notices the timer at its next scheduling
-// point as usual, and an idle one is woken by the timerfd instead of at the
-// end of its millisecond. Elsewhere a Timer sleeps with time.Sleep.
+// On Linux a Timer is a timerfd that the runtime's poller watches. For the
+// last stretch of a sleep, Sleep arms it to fire just after the deadline,
+// then sleeps on the runtime's timer: a busy process notices that timer at
+// its next scheduling point as usual, and an idle one is woken by the
+// timerfd instead of at the end of its millisecond. Elsewhere a Timer
+// sleeps with the runtime's timer alone.
 package hrtimer
 
 import (
@@ -18,33 +19,40 @@ import (
 	"time"
 )
 
-// step is the longest single wait; ctx is checked between steps.
-const step = 5 * time.Millisecond
+// coarse is the last stretch of a sleep, the part a Timer wakes for; what
+// comes before it is slept on a plain runtime timer, at most about a
+// millisecond late, so that a long sleep arms the timerfd once.
+const coarse = 2 * time.Millisecond
 
-// Sleep waits for d on t, or until ctx ends, checked at least every 5 ms.
-// It returns ctx's error if ctx ended, else nil. A nil t sleeps with
-// time.Sleep alone.
+// kickAfter is how long after a sleep's deadline the timerfd fires, so that
+// the runtime's timer is due when the timerfd wakes the runtime.
+const kickAfter = 10 * time.Microsecond
+
+// Sleep waits until d has passed, or until ctx ends before the last 2 ms
+// of the wait. It returns ctx's error if ctx ended, else nil. A nil t
+// sleeps on the runtime's timer alone. Sleep never ends early: if the
+// timerfd cannot be armed (t closed), the sleep is only late.
 func (t *Timer) Sleep(ctx context.Context, d time.Duration) error {
 	deadline := time.Now().Add(d)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
+	if d > coarse {
+		tm := time.NewTimer(d - coarse)
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			return ctx.Err()
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return nil
-		}
-		left = min(left, step)
-		if t != nil {
-			if err := t.arm(left + kickAfter); err != nil {
-				return err
-			}
-		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if t != nil {
+		t.kick(deadline)
+	}
+	// The runtime's timer is set after the kick, so it is due by the time
+	// the kick fires.
+	for left := time.Until(deadline); left > 0; left = time.Until(deadline) {
 		time.Sleep(left)
 	}
+	return nil
 }
-
-// kickAfter is how long after the runtime's timer is due the timerfd fires,
-// so that the wake-up finds the timer due: the runtime's deadline is taken
-// inside time.Sleep, just after arm returns.
-const kickAfter = 10 * time.Microsecond
