@@ -158,6 +158,41 @@ func (r *Result) Problems() []string {
 	return p
 }
 
+// busyCPU is the share of a core per GOMAXPROCS thread, in percent, from
+// which bench may itself be the limit; lateShare the share of sends started
+// late, and lateMin their number, from which it fell behind its schedule.
+// Runs measured for less than warnAfter get no warnings: their figures are
+// too few to judge.
+const (
+	busyCPU   = 90
+	lateShare = 0.01
+	lateMin   = 100
+	warnAfter = time.Second
+)
+
+// Warnings lists what makes r's figures doubtful without failing the run,
+// one line each: bench near the end of its CPU, so that it and not the
+// broker may be the limit, or bench falling behind its schedule, which
+// shows in the latency counted from the intended send times.
+func (r *Result) Warnings() []string {
+	var w []string
+	procs := max(r.Config.Procs, 1)
+	for _, q := range r.Runs {
+		if q.Seconds < warnAfter.Seconds() {
+			continue
+		}
+		if q.CPU.Percent >= busyCPU*float64(procs) {
+			w = append(w, fmt.Sprintf("qos %d: bench used %.0f%% of a core with %d thread(s) for Go code (--procs): bench, not the broker, may be the limit",
+				q.QoS, q.CPU.Percent, procs))
+		}
+		if q.Late >= lateMin && float64(q.Late) >= lateShare*float64(q.Sent) {
+			w = append(w, fmt.Sprintf("qos %d: %d of %d sends started over %v behind schedule: bench fell behind, and the latency counts it",
+				q.QoS, q.Late, q.Sent, LateAfter))
+		}
+	}
+	return w
+}
+
 // WriteJSON writes r as indented JSON.
 func (r *Result) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)

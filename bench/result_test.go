@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,6 +182,36 @@ func TestProblems(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.run.Problems(); len(got) != tt.want {
 				t.Errorf("Problems(%+v) = %q, want %d lines", tt.run, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	run := func(procs int, qs ...QoSRun) *Result {
+		return &Result{Config: RunSettings{Procs: procs}, Runs: qs}
+	}
+	tests := []struct {
+		name string
+		res  *Result
+		want []string
+	}{
+		{"below both limits", run(1, QoSRun{QoS: 0, Seconds: 5, Sent: 100000, Late: 999, CPU: CPU{Percent: 89}}), nil},
+		{"cpu at 90% of one thread", run(1, QoSRun{QoS: 1, Seconds: 5, Sent: 1000, CPU: CPU{Percent: 90}}),
+			[]string{"qos 1: bench used 90% of a core with 1 thread(s) for Go code (--procs): bench, not the broker, may be the limit"}},
+		{"two threads: 150% is not busy", run(2, QoSRun{QoS: 0, Seconds: 5, Sent: 1000, CPU: CPU{Percent: 150}}), nil},
+		{"1% late", run(1, QoSRun{QoS: 2, Seconds: 5, Sent: 10000, Late: 100, CPU: CPU{Percent: 20}}),
+			[]string{"qos 2: 100 of 10000 sends started over 2ms behind schedule: bench fell behind, and the latency counts it"}},
+		{"over 1% late but fewer than 100", run(1, QoSRun{QoS: 0, Seconds: 5, Sent: 1000, Late: 99}), nil},
+		{"nothing sent", run(1, QoSRun{QoS: 0, Seconds: 5}), nil},
+		{"procs 0 counts as 1", run(0, QoSRun{QoS: 0, Seconds: 5, Sent: 10, CPU: CPU{Percent: 95}}),
+			[]string{"qos 0: bench used 95% of a core with 1 thread(s) for Go code (--procs): bench, not the broker, may be the limit"}},
+		{"a run shorter than a second is not judged", run(1, QoSRun{QoS: 0, Seconds: 0.9, Sent: 1000, Late: 500, CPU: CPU{Percent: 99}}), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.res.Warnings(); !slices.Equal(got, tt.want) {
+				t.Errorf("Warnings() = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -104,8 +104,10 @@ func benchCommand(s *format.Streams) *cli.Command {
 		UsageText: "mqtool bench [options]\nmqtool bench conn [options]\nmqtool bench merge FILE.json...",
 		Description: "Runs publishers and subscribers end to end, one run per QoS level, at an open-loop rate.\n" +
 			"Latency is measured from each message's intended send time (corrected for coordinated\n" +
-			"omission; e2e_u/ack_u are uncorrected), end to end and to PUBACK/PUBCOMP. Loss or\n" +
-			"duplicates at QoS 1, or duplicates at QoS 2, make the exit code 1.",
+			"omission; e2e_u/ack_u are uncorrected), end to end and to PUBACK/PUBCOMP. Loss at\n" +
+			"QoS 1 or 2, or duplicates at QoS 2, make the exit code 1. A warning on stderr says\n" +
+			"when bench may itself be the limit (its CPU near --procs cores) or fell behind its\n" +
+			"schedule (over 1% of sends late).",
 		Flags:        flags,
 		OnUsageError: benchUsageError("bench"),
 		Action: func(c *cli.Context) error {
@@ -248,6 +250,11 @@ func runBench(ctx context.Context, o *benchOptions, s *format.Streams) error {
 	}
 	if err := reportBench(res, o.out, s); err != nil {
 		return err
+	}
+	if w := res.Warnings(); len(w) > 0 && !o.out.quiet {
+		if err := format.BenchWarnings(s.Err, w, s.Color(o.out.color, true)); err != nil {
+			return err
+		}
 	}
 	if runErr != nil {
 		return clientExit(s, runErr, o.out.quiet)

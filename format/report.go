@@ -11,9 +11,10 @@ import (
 
 // ANSI colours for bench reports.
 const (
-	ansiRed   = "\x1b[31m"
-	ansiBold  = "\x1b[1m"
-	ansiReset = "\x1b[0m"
+	ansiRed    = "\x1b[31m"
+	ansiYellow = "\x1b[33m"
+	ansiBold   = "\x1b[1m"
+	ansiReset  = "\x1b[0m"
 )
 
 // BenchRow is one QoS level's line of the bench summary table.
@@ -208,6 +209,21 @@ func BenchConnTable(w io.Writer, r BenchConnReport, color bool) error {
 	fmt.Fprintf(&b, "cpu %.0f%%\n", r.CPUPercent)
 	if r.FirstError != "" {
 		fmt.Fprintf(&b, "first error: %s\n", r.FirstError)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// BenchWarnings writes warnings, one line each after "warning: ", in
+// yellow when color is set.
+func BenchWarnings(w io.Writer, warnings []string, color bool) error {
+	var b strings.Builder
+	for _, x := range warnings {
+		x = "warning: " + x
+		if color {
+			x = ansiYellow + x + ansiReset
+		}
+		b.WriteString(x + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

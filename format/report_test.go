@@ -110,6 +110,25 @@ func TestBenchConnTable(t *testing.T) {
 	}
 }
 
+func TestBenchWarnings(t *testing.T) {
+	tests := []struct {
+		name  string
+		color bool
+		want  string
+	}{
+		{"plain", false, "warning: a\nwarning: b\n"},
+		{"colour: yellow", true, "\x1b[33mwarning: a\x1b[0m\n\x1b[33mwarning: b\x1b[0m\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := BenchWarnings(&b, []string{"a", "b"}, tt.color); err != nil || b.String() != tt.want {
+				t.Errorf("BenchWarnings = %q, %v; want %q", b.String(), err, tt.want)
+			}
+		})
+	}
+}
+
 func TestBenchProblems(t *testing.T) {
 	var b bytes.Buffer
 	if err := BenchProblems(&b, []string{"a", "b"}, false); err != nil || b.String() != "a\nb\n" {
