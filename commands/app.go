@@ -133,18 +133,23 @@ var commandOrder = []string{"serve", "pub", "sub", "rr", "bench", "completion", 
 // process exit code.
 func Main(ctx context.Context, args []string, s *format.Streams) int {
 	configureCLI(s)
-	var app *cli.App
-	if len(args) > 1 {
-		app = leanApp(s, args[1])
-	}
+	app := leanApp(s, args)
 	if app == nil {
 		app = App(s)
 	}
-	gateActions(app.Commands)
-	args, err := prepareArgs(app, args)
+	prepared, err := prepareArgs(app, args)
 	if err != nil {
 		return exitCode(s, err)
 	}
+	if !mayAskHelp(commandArgs(args)) && mayAskHelp(commandArgs(prepared)) {
+		// An options file asks for help, which needs the help categories
+		// that leanApp left out.
+		if lean := leanApp(s, prepared); lean != nil {
+			app = lean
+		}
+	}
+	args = prepared
+	gateActions(app.Commands)
 	err = app.RunContext(ctx, args)
 	return exitCode(s, err)
 }

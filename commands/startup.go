@@ -13,7 +13,7 @@ import (
 // flag of every command for its help categories, and Command.Run asks each
 // flag's Names (a regular expression per name) once per flag, quadratic in
 // the number of flags. leanApp builds only the command being run, with
-// cached names.
+// cached names, and without help categories unless help may be shown.
 
 // leanCommands builds the commands whose run needs no other command;
 // completion and man walk the whole tree, so they are not here.
@@ -22,27 +22,53 @@ var leanCommands = map[string]func(*format.Streams) *cli.Command{
 	"bench": benchCommand, "version": versionCommand,
 }
 
-// leanApp returns the app with only the command named name, its flags
-// answering Names from a list computed once, or nil when name is not a
-// lean command. Top-level help, which lists every command, is never
-// shown when a command is named, so nothing else is needed.
-func leanApp(s *format.Streams, name string) *cli.App {
-	build, ok := leanCommands[name]
+// leanApp returns the app for args (args[1] is the command) with only the
+// command named, its flags answering Names from a list computed once, or
+// nil when args name no lean command. Top-level help, which lists every
+// command, is never shown when a command is named, so nothing else is
+// needed. Unless an argument may ask for help, the flags lose their help
+// categories, which only help shows: App.Setup would format every flag to
+// sort them into categories.
+func leanApp(s *format.Streams, args []string) *cli.App {
+	if len(args) < 2 {
+		return nil
+	}
+	build, ok := leanCommands[args[1]]
 	if !ok {
 		return nil
 	}
 	c := build(s)
-	cacheTreeNames(c)
+	cacheTreeNames(c, mayAskHelp(commandArgs(args)))
 	app := newApp(s)
 	app.Commands = []*cli.Command{c}
 	return app
 }
 
+// commandArgs returns the arguments after the command's name in args.
+func commandArgs(args []string) []string {
+	if len(args) < 2 {
+		return nil
+	}
+	return args[2:]
+}
+
+// mayAskHelp reports whether an argument could be urfave/cli's help flag
+// (--help, -help, --help=true, ...) or help command; a value that looks
+// like one only costs the categories' time.
+func mayAskHelp(args []string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(strings.TrimLeft(a, "-"), "help") {
+			return true
+		}
+	}
+	return false
+}
+
 // cacheTreeNames applies cacheNames to c and its subcommands.
-func cacheTreeNames(c *cli.Command) {
-	c.Flags = cacheNames(c.Flags)
+func cacheTreeNames(c *cli.Command, categories bool) {
+	c.Flags = cacheNames(c.Flags, categories)
 	for _, sc := range c.Subcommands {
-		cacheTreeNames(sc)
+		cacheTreeNames(sc, categories)
 	}
 }
 
@@ -51,31 +77,46 @@ func cacheTreeNames(c *cli.Command) {
 // embed the flag, so every other method (and interface) is the flag's own,
 // except String, which formats the wrapper so that the help text (which
 // App.Setup builds for every flag) uses the cached names too.
-func cacheNames(fs []cli.Flag) []cli.Flag {
+func cacheNames(fs []cli.Flag, categories bool) []cli.Flag {
 	out := make([]cli.Flag, len(fs))
 	for i, f := range fs {
 		switch f := f.(type) {
 		case *cli.BoolFlag:
+			keepCategory(&f.Category, categories)
 			out[i] = &namedBool{f, flagNames(f, f.Name, f.Aliases)}
 		case *cli.StringFlag:
+			keepCategory(&f.Category, categories)
 			out[i] = &namedString{f, flagNames(f, f.Name, f.Aliases)}
 		case *cli.IntFlag:
+			keepCategory(&f.Category, categories)
 			out[i] = &namedInt{f, flagNames(f, f.Name, f.Aliases)}
 		case *cli.DurationFlag:
+			keepCategory(&f.Category, categories)
 			out[i] = &namedDuration{f, flagNames(f, f.Name, f.Aliases)}
 		case *cli.StringSliceFlag:
+			keepCategory(&f.Category, categories)
 			out[i] = &namedStringSlice{f, flagNames(f, f.Name, f.Aliases)}
 		case *cli.IntSliceFlag:
+			keepCategory(&f.Category, categories)
 			out[i] = &namedIntSlice{f, flagNames(f, f.Name, f.Aliases)}
 		case *cli.Float64Flag:
+			keepCategory(&f.Category, categories)
 			out[i] = &namedFloat64{f, flagNames(f, f.Name, f.Aliases)}
 		case *cli.Uint64Flag:
+			keepCategory(&f.Category, categories)
 			out[i] = &namedUint64{f, flagNames(f, f.Name, f.Aliases)}
 		default:
 			out[i] = f
 		}
 	}
 	return out
+}
+
+// keepCategory clears *category unless categories are kept.
+func keepCategory(category *string, keep bool) {
+	if !keep {
+		*category = ""
+	}
 }
 
 type namedBool struct {

@@ -3,6 +3,8 @@ package commands
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -38,7 +40,7 @@ func TestLeanAppSameHelp(t *testing.T) {
 				configureCLI(s)
 				app := App(s)
 				if lean {
-					app = leanApp(s, path[0])
+					app = leanApp(s, append(append([]string{"mqtool"}, path...), "--help"))
 				}
 				args := append(append([]string{"mqtool"}, path...), "--help")
 				if err := app.RunContext(context.Background(), args); err != nil {
@@ -63,7 +65,7 @@ func TestLeanAppSameHelp(t *testing.T) {
 func TestLeanAppOnlyNamed(t *testing.T) {
 	s := &format.Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}
 	for name := range leanCommands {
-		app := leanApp(s, name)
+		app := leanApp(s, []string{"mqtool", name})
 		if app == nil || len(app.Commands) != 1 || app.Commands[0].Name != name {
 			t.Fatalf("leanApp(%s) = %v, want only %s", name, app, name)
 		}
@@ -84,7 +86,7 @@ func TestLeanAppOnlyNamed(t *testing.T) {
 		check(name, app.Commands[0])
 	}
 	for _, name := range []string{"completion", "man", "help", "nope", "-h"} {
-		if leanApp(s, name) != nil {
+		if leanApp(s, []string{"mqtool", name}) != nil {
 			t.Errorf("leanApp(%q) != nil, want the full tree for it", name)
 		}
 	}
@@ -108,5 +110,67 @@ func TestFlagNames(t *testing.T) {
 				t.Errorf("flagNames(%q, %q) = %q, want %q", tt.f.Name, tt.f.Aliases, got, want)
 			}
 		})
+	}
+}
+
+// TestLeanAppCategories checks that leanApp keeps the flags' help
+// categories only when an argument may ask for help.
+func TestLeanAppCategories(t *testing.T) {
+	s := &format.Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}
+	tests := []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{"a run", []string{"mqtool", "pub", "-t", "a", "-m", "x"}, false},
+		{"--help", []string{"mqtool", "pub", "-t", "a", "--help"}, true},
+		{"-help", []string{"mqtool", "sub", "-help"}, true},
+		{"--help=true", []string{"mqtool", "bench", "--help=true"}, true},
+		{"help as a value keeps them too", []string{"mqtool", "pub", "-m", "help"}, true},
+		{"no arguments", []string{"mqtool", "rr"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := leanApp(s, tt.args)
+			got := false
+			for _, f := range app.Commands[0].Flags {
+				if cf, ok := f.(cli.CategorizableFlag); ok && cf.GetCategory() != "" {
+					got = true
+				}
+			}
+			if got != tt.want {
+				t.Errorf("leanApp(%q): flags have categories = %v, want %v", tt.args, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestOptionsFileHelp checks that help asked for in the default options
+// file still shows the categories, which leanApp leaves out when the
+// command line does not ask for help.
+func TestOptionsFileHelp(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", dir)
+	if err := os.MkdirAll(filepath.Join(dir, "mqtool"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mqtool", "pub"), []byte("--help\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var fromFile, direct bytes.Buffer
+	for _, run := range []struct {
+		out  *bytes.Buffer
+		args []string
+	}{{&fromFile, []string{"mqtool", "pub"}}, {&direct, []string{"mqtool", "pub", "--help"}}} {
+		s := &format.Streams{In: strings.NewReader(""), Out: run.out, Err: &bytes.Buffer{}}
+		if code := Main(context.Background(), run.args, s); code != 0 {
+			t.Fatalf("%q = exit %d", run.args, code)
+		}
+	}
+	if !strings.Contains(direct.String(), "   Connection\n") {
+		t.Fatalf("pub --help shows no Connection category:\n%s", direct.String())
+	}
+	if fromFile.String() != direct.String() {
+		t.Errorf("help from the options file differs from pub --help:\n%s\nwant:\n%s", fromFile.String(), direct.String())
 	}
 }
