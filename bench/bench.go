@@ -216,6 +216,12 @@ func (cfg *Config) Validate() error {
 		if err := packet.ValidTopicFilter(cfg.Filter); err != nil {
 			return fmt.Errorf("bench: --filter %q: %w", cfg.Filter, err)
 		}
+		// Each subscriber counts loss against every message of the
+		// publishers its filter matches; in a shared subscription each
+		// gets only its share, so that count would be wrong.
+		if packet.IsShared(cfg.Filter) {
+			return fmt.Errorf("bench: --filter %q: shared subscriptions are not supported: loss is counted per subscriber", cfg.Filter)
+		}
 	}
 	local, err := IsLocal(cfg.Client.URL)
 	if err != nil {

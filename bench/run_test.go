@@ -209,6 +209,7 @@ func TestRunErrors(t *testing.T) {
 		{"no publishers", func(c *Config) { c.Publishers = 0 }, "--publishers"},
 		{"no duration or count", func(c *Config) { c.Duration = 0 }, "--duration or --count"},
 		{"bad topic", func(c *Config) { c.Topic = "a/+/b" }, "--topic"},
+		{"shared filter", func(c *Config) { c.Filter = "$share/g/bench/#" }, "shared subscriptions are not supported"},
 		{"unreachable", func(c *Config) {}, "connect"},
 		{"remote too many clients", func(c *Config) { c.Client.URL = "mqtt://192.0.2.1:1883"; c.Publishers = 20 }, "at most 10"},
 		{"remote too fast", func(c *Config) { c.Client.URL = "mqtt://192.0.2.1:1883"; c.Rate = 5000 }, "at most 100 msg/s"},
