@@ -216,12 +216,6 @@ func (cfg *Config) Validate() error {
 		if err := packet.ValidTopicFilter(cfg.Filter); err != nil {
 			return fmt.Errorf("bench: --filter %q: %w", cfg.Filter, err)
 		}
-		// Each subscriber counts loss against every message of the
-		// publishers its filter matches; in a shared subscription each
-		// gets only its share, so that count would be wrong.
-		if packet.IsShared(cfg.Filter) {
-			return fmt.Errorf("bench: --filter %q: shared subscriptions are not supported: loss is counted per subscriber", cfg.Filter)
-		}
 	}
 	local, err := IsLocal(cfg.Client.URL)
 	if err != nil {
@@ -406,6 +400,10 @@ type subscriber struct {
 	from   []int // publishers whose topic the filter matches
 	slot   []int // slot[i]: this subscriber's index in pubs[i].heard, or -1
 
+	// group, for a shared subscription, is where loss and duplicates are
+	// counted; seq then only counts reordering.
+	group *shareGroup
+
 	mu        sync.Mutex    // guards everything below
 	seq       []*seqTracker // by publisher, made on its first message
 	received  int64         // unique deliveries in the measured window
@@ -417,6 +415,48 @@ type subscriber struct {
 	secRecv   int64
 	e2e, e2eU *hdrhistogram.Histogram
 	e2eIv     *hdrhistogram.Histogram
+}
+
+// shareGroup is the subscribers of one shared subscription: each message
+// goes to one of them [MQTT-4.8.2], so whether it was lost or duplicated is
+// a matter for the group. Its mu is taken with a member's mu held.
+type shareGroup struct {
+	mu  sync.Mutex
+	seq []*seqTracker // by publisher, made on its first message
+}
+
+// track records seq from publisher pub for the group, reporting whether a
+// member had it already, and updates the group's heard slot of p (k < 0:
+// none) under the group's lock, so that members' updates keep it rising.
+func (g *shareGroup) track(p *publisher, pub int, seq uint64, k int) (dup bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	tr := g.seq[pub]
+	if tr == nil {
+		tr = &seqTracker{}
+		g.seq[pub] = tr
+	}
+	if tr.add(seq) {
+		return true
+	}
+	if k >= 0 {
+		p.hear(k, seq)
+	}
+	return false
+}
+
+// hear records that the subscriber in heard slot k has seq, waking a send
+// waiting for it.
+func (p *publisher) hear(k int, seq uint64) {
+	if seq+1 > p.heard[k].Load() {
+		p.heard[k].Store(seq + 1)
+		if p.waiting.Load() {
+			select {
+			case p.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 func (r *run) fail(err error) {
@@ -445,6 +485,13 @@ func (r *run) topics() {
 			p.topic = base + "/all"
 		}
 	}
+	// The members of a shared subscription share a group and, per
+	// publisher, one heard slot.
+	type shared struct {
+		group *shareGroup
+		slot  []int
+	}
+	groups := map[string]*shared{}
 	for j, s := range r.subs {
 		k := j % len(r.pubs)
 		switch {
@@ -457,13 +504,32 @@ func (r *run) topics() {
 		default:
 			s.filter = base + "/all"
 		}
+		var sh *shared
+		if packet.IsShared(s.filter) {
+			if sh = groups[s.filter]; sh == nil {
+				sh = &shared{group: &shareGroup{seq: make([]*seqTracker, len(r.pubs))}, slot: make([]int, len(r.pubs))}
+				for i := range sh.slot {
+					sh.slot[i] = -1
+				}
+				groups[s.filter] = sh
+			}
+			s.group = sh.group
+		}
 		s.slot = make([]int, len(r.pubs))
 		for i, p := range r.pubs {
 			s.slot[i] = -1
-			if packet.Match(s.filter, p.topic) {
-				s.from = append(s.from, i)
-				s.slot[i] = len(p.heard)
-				p.heard = append(p.heard, atomic.Uint64{})
+			if !packet.Match(s.filter, p.topic) {
+				continue
+			}
+			s.from = append(s.from, i)
+			if sh != nil && sh.slot[i] >= 0 {
+				s.slot[i] = sh.slot[i]
+				continue
+			}
+			s.slot[i] = len(p.heard)
+			p.heard = append(p.heard, atomic.Uint64{})
+			if sh != nil {
+				sh.slot[i] = s.slot[i]
 			}
 		}
 	}
@@ -720,7 +786,14 @@ func (r *run) incomingRate() float64 {
 		return 0
 	}
 	routes := 0
+	groups := map[*shareGroup]bool{}
 	for _, s := range r.subs {
+		if s.group != nil {
+			if groups[s.group] {
+				continue // a shared subscription's group gets each message once
+			}
+			groups[s.group] = true
+		}
 		routes += len(s.from)
 	}
 	perPub := r.cfg.Rate / float64(len(r.pubs))
@@ -912,20 +985,19 @@ func (s *subscriber) onMessage(r *run) func(*packet.Publish) {
 			tr = &seqTracker{}
 			s.seq[h.Publisher] = tr
 		}
-		if tr.add(h.Seq) {
-			s.dup++
-			return
-		}
-		if k := s.slot[h.Publisher]; k >= 0 {
-			p := r.pubs[h.Publisher]
-			if h.Seq+1 > p.heard[k].Load() {
-				p.heard[k].Store(h.Seq + 1)
-				if p.waiting.Load() {
-					select {
-					case p.wake <- struct{}{}:
-					default:
-					}
-				}
+		if g := s.group; g != nil {
+			if g.track(r.pubs[h.Publisher], int(h.Publisher), h.Seq, s.slot[h.Publisher]) {
+				s.dup++
+				return
+			}
+			tr.add(h.Seq) // the member's own order
+		} else {
+			if tr.add(h.Seq) {
+				s.dup++
+				return
+			}
+			if k := s.slot[h.Publisher]; k >= 0 {
+				r.pubs[h.Publisher].hear(k, h.Seq)
 			}
 		}
 		s.delivered++
@@ -945,9 +1017,15 @@ func (s *subscriber) onMessage(r *run) func(*packet.Publish) {
 
 // expected returns how many deliveries the subscribers should get in all.
 func (r *run) expected() (want, got int64) {
+	counted := map[*shareGroup]bool{}
 	for _, s := range r.subs {
-		for _, i := range s.from {
-			want += r.pubs[i].total.Load()
+		if s.group == nil || !counted[s.group] {
+			for _, i := range s.from {
+				want += r.pubs[i].total.Load()
+			}
+		}
+		if s.group != nil {
+			counted[s.group] = true
 		}
 		s.mu.Lock()
 		got += s.delivered
@@ -1099,6 +1177,7 @@ func (r *run) collect(out *QoSRun) {
 		ackU.Merge(p.ackU)
 		p.mu.Unlock()
 	}
+	counted := map[*shareGroup]bool{}
 	for _, s := range r.subs {
 		s.mu.Lock()
 		out.Received += s.received
@@ -1106,10 +1185,23 @@ func (r *run) collect(out *QoSRun) {
 		out.Delivered += s.delivered
 		out.Dup += s.dup
 		out.Foreign += s.foreign
+		// Loss is counted for each subscriber, or once for the group of a
+		// shared subscription.
+		seq, count := s.seq, true
+		if g := s.group; g != nil {
+			count = !counted[g]
+			counted[g] = true
+			g.mu.Lock()
+			seq = slices.Clone(g.seq)
+			g.mu.Unlock()
+		}
 		for _, i := range s.from {
+			if !count {
+				break
+			}
 			n := r.pubs[i].total.Load()
 			out.Expected += n
-			tr := s.seq[i]
+			tr := seq[i]
 			if tr == nil {
 				tr = &seqTracker{}
 			}

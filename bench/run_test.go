@@ -113,6 +113,9 @@ func TestRunMosquitto(t *testing.T) {
 		{"template", func(c *Config) { c.Topic = "bench-test/%c/%i" }, 1},
 		{"unpaced count", func(c *Config) { c.Rate, c.Duration, c.Warmup, c.Count, c.Inflight = 0, 0, 0, 300, 8 }, 1},
 		{"retain", func(c *Config) { c.Retain, c.QoS = true, []packet.QoS{1} }, 1},
+		{"shared 2 to 3", func(c *Config) {
+			c.Client.Version, c.Subscribers, c.Topic, c.Filter = packet.V5, 3, "bench-shared/%i", "$share/g/bench-shared/+"
+		}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,7 +212,6 @@ func TestRunErrors(t *testing.T) {
 		{"no publishers", func(c *Config) { c.Publishers = 0 }, "--publishers"},
 		{"no duration or count", func(c *Config) { c.Duration = 0 }, "--duration or --count"},
 		{"bad topic", func(c *Config) { c.Topic = "a/+/b" }, "--topic"},
-		{"shared filter", func(c *Config) { c.Filter = "$share/g/bench/#" }, "shared subscriptions are not supported"},
 		{"unreachable", func(c *Config) {}, "connect"},
 		{"remote too many clients", func(c *Config) { c.Client.URL = "mqtt://192.0.2.1:1883"; c.Publishers = 20 }, "at most 10"},
 		{"remote too fast", func(c *Config) { c.Client.URL = "mqtt://192.0.2.1:1883"; c.Rate = 5000 }, "at most 100 msg/s"},
@@ -287,6 +289,37 @@ func TestParseQoSList(t *testing.T) {
 
 // startBroker serves mqtool's own broker on a free loopback port until the
 // returned stop is called (or the test ends).
+// TestRunShared checks a shared subscription: three subscribers share
+// every message of two publishers, each delivered once to one of them
+// [MQTT-4.8.2], so the group as a whole loses nothing, and the unpaced QoS 0
+// run, whose sends wait on what the group has heard, ends.
+func TestRunShared(t *testing.T) {
+	url, _ := startBroker(t)
+	for _, paced := range []bool{true, false} {
+		cfg := quickConfig(url)
+		cfg.Client.Version = packet.V5
+		cfg.Subscribers = 3
+		cfg.Topic = "shared/%i"
+		cfg.Filter = "$share/g/shared/+"
+		if !paced {
+			cfg.Rate, cfg.Duration, cfg.Warmup, cfg.Count = 0, 0, 0, 300
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res, err := Run(ctx, cfg)
+		cancel()
+		if err != nil {
+			t.Fatalf("paced %v: Run: %v", paced, err)
+		}
+		// Fan-out 1: the group gets each message once.
+		checkDelivery(t, res, 1)
+		for _, q := range res.Runs {
+			if q.QoS > 0 && q.Expected != q.Published {
+				t.Errorf("paced %v: qos %d: expected %d deliveries for %d published, want one each", paced, q.QoS, q.Expected, q.Published)
+			}
+		}
+	}
+}
+
 func startBroker(t *testing.T) (url string, stop func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

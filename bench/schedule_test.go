@@ -256,6 +256,14 @@ func TestIncomingRate(t *testing.T) {
 		{"fan-out 1 -> 3", mk(1000, 0, 1, []int{0}, []int{0}, []int{0}), 3000},
 		{"fan-in 2 -> 1", mk(1000, 0, 2, []int{0, 1}), 1000},
 		{"publishers only", mk(50000, 0, 2), 0},
+		{"shared subscription: the group of 3 gets each message once", func() *run {
+			r := mk(1000, 0, 2, []int{0, 1}, []int{0, 1}, []int{0, 1})
+			g := &shareGroup{}
+			for _, s := range r.subs {
+				s.group = g
+			}
+			return r
+		}(), 1000},
 		{"no publishers", mk(50000, 0, 0, []int{}), 0},
 	}
 	for _, tt := range tests {

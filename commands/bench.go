@@ -67,7 +67,7 @@ func benchCommand(s *format.Streams) *cli.Command {
 		&cli.StringFlag{Name: "topic", Aliases: []string{"t"}, Category: catLoad,
 			Usage: "topic `TEMPLATE` instead of --pattern: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j's topic (default: the -L path, else none)"},
 		&cli.StringFlag{Name: "filter", Category: catLoad,
-			Usage: "every subscriber subscribes to `FILTER` instead; not a shared subscription, whose loss bench cannot count yet (default: none)"},
+			Usage: "every subscriber subscribes to `FILTER` instead; in a shared subscription ($share/GROUP/...) they share the messages, and loss and duplicates are counted over the group (default: none)"},
 		&cli.StringFlag{Name: "qos", Aliases: []string{"q"}, Value: "0,1,2", Category: catLoad,
 			Usage: "QoS `LIST`, e.g. 1 or 0,1,2: one run and one table row per level"},
 		&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Category: catLoad,

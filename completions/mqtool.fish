@@ -262,7 +262,7 @@ complete -c mqtool -n '__mqtool_at \'bench\'' -l 'publishers' -x -d 'number of p
 complete -c mqtool -n '__mqtool_at \'bench\'' -l 'subscribers' -x -d 'number of subscribing clients, N >= 0'
 complete -c mqtool -n '__mqtool_at \'bench\'' -l 'pattern' -x -a 'pair fan-in fan-out' -d 'topology NAME: pair (publisher i to subscriber i), fan-in or fan-out (one shared topic)'
 complete -c mqtool -n '__mqtool_at \'bench\'' -l 'topic' -s 't' -x -d 'topic TEMPLATE instead of --pattern: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j\'s topic (default: the -L path, else none)'
-complete -c mqtool -n '__mqtool_at \'bench\'' -l 'filter' -x -d 'every subscriber subscribes to FILTER instead; not a shared subscription, whose loss bench cannot count yet (default: none)'
+complete -c mqtool -n '__mqtool_at \'bench\'' -l 'filter' -x -d 'every subscriber subscribes to FILTER instead; in a shared subscription ($share/GROUP/...) they share the messages, and loss and duplicates are counted over the group (default: none)'
 complete -c mqtool -n '__mqtool_at \'bench\'' -l 'qos' -s 'q' -x -a '0 1 2' -d 'QoS LIST, e.g. 1 or 0,1,2: one run and one table row per level'
 complete -c mqtool -n '__mqtool_at \'bench\'' -l 'size' -s 's' -x -d 'payload size in BYTES, >= 40 (the bench header)'
 complete -c mqtool -n '__mqtool_at \'bench\'' -l 'rate' -s 'r' -x -d 'total messages per second over all publishers, open loop, N >= 0; 0 sends as fast as the inflight window allows: at QoS 1/2 unacknowledged messages, at QoS 0 messages not yet delivered to every subscriber (100 against a remote host)'

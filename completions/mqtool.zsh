@@ -295,7 +295,7 @@ _mqtool_bench() {
         '--pattern=[topology NAME\: pair (publisher i to subscriber i), fan-in or fan-out (one shared topic)]:pattern:(pair fan-in fan-out)' \
         '(--topic -t)--topic=[topic TEMPLATE instead of --pattern\: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j'\''s topic (default\: the -L path, else none)]:topic: ' \
         '(--topic -t)-t[topic TEMPLATE instead of --pattern\: %i publisher index, %c publisher client id; subscriber j subscribes to publisher j'\''s topic (default\: the -L path, else none)]:topic: ' \
-        '--filter=[every subscriber subscribes to FILTER instead; not a shared subscription, whose loss bench cannot count yet (default\: none)]:filter: ' \
+        '--filter=[every subscriber subscribes to FILTER instead; in a shared subscription ($share/GROUP/...) they share the messages, and loss and duplicates are counted over the group (default\: none)]:filter: ' \
         '(--qos -q)--qos=[QoS LIST, e.g. 1 or 0,1,2\: one run and one table row per level]:qos:(0 1 2)' \
         '(--qos -q)-q[QoS LIST, e.g. 1 or 0,1,2\: one run and one table row per level]:qos:(0 1 2)' \
         '(--size -s)--size=[payload size in BYTES, >= 40 (the bench header)]:size: ' \
