@@ -1191,9 +1191,10 @@ func (r *run) collect(out *QoSRun) {
 		if g := s.group; g != nil {
 			count = !counted[g]
 			counted[g] = true
+			// Held until the loss is counted: another member may still be
+			// recording a late delivery.
 			g.mu.Lock()
-			seq = slices.Clone(g.seq)
-			g.mu.Unlock()
+			seq = g.seq
 		}
 		for _, i := range s.from {
 			if !count {
@@ -1206,6 +1207,9 @@ func (r *run) collect(out *QoSRun) {
 				tr = &seqTracker{}
 			}
 			out.Lost += int64(tr.lost(uint64(n)))
+		}
+		if s.group != nil {
+			s.group.mu.Unlock()
 		}
 		for _, tr := range s.seq {
 			if tr != nil {
