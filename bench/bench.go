@@ -403,6 +403,10 @@ type subscriber struct {
 	// group, for a shared subscription, is where loss and duplicates are
 	// counted; seq then only counts reordering.
 	group *shareGroup
+	// counts is whether the deliveries expected from from count for this
+	// subscriber: for all but the later members of a shared subscription,
+	// whose group gets each message once.
+	counts bool
 
 	mu        sync.Mutex    // guards everything below
 	seq       []*seqTracker // by publisher, made on its first message
@@ -443,6 +447,29 @@ func (g *shareGroup) track(p *publisher, pub int, seq uint64, k int) (dup bool) 
 		p.hear(k, seq)
 	}
 	return false
+}
+
+// addLoss adds to expected and lost the deliveries s should have had and
+// missed: its own, or its shared subscription's group's. Called with s.mu
+// held.
+func (s *subscriber) addLoss(r *run, expected, lost int64) (int64, int64) {
+	seq := s.seq
+	if g := s.group; g != nil {
+		// Another member may still be recording a late delivery.
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		seq = g.seq
+	}
+	for _, i := range s.from {
+		n := r.pubs[i].total.Load()
+		expected += n
+		tr := seq[i]
+		if tr == nil {
+			tr = &seqTracker{}
+		}
+		lost += int64(tr.lost(uint64(n)))
+	}
+	return expected, lost
 }
 
 // hear records that the subscriber in heard slot k has seq, waking a send
@@ -505,6 +532,7 @@ func (r *run) topics() {
 			s.filter = base + "/all"
 		}
 		var sh *shared
+		s.counts = true
 		if packet.IsShared(s.filter) {
 			if sh = groups[s.filter]; sh == nil {
 				sh = &shared{group: &shareGroup{seq: make([]*seqTracker, len(r.pubs))}, slot: make([]int, len(r.pubs))}
@@ -512,6 +540,8 @@ func (r *run) topics() {
 					sh.slot[i] = -1
 				}
 				groups[s.filter] = sh
+			} else {
+				s.counts = false
 			}
 			s.group = sh.group
 		}
@@ -786,15 +816,10 @@ func (r *run) incomingRate() float64 {
 		return 0
 	}
 	routes := 0
-	groups := map[*shareGroup]bool{}
 	for _, s := range r.subs {
-		if s.group != nil {
-			if groups[s.group] {
-				continue // a shared subscription's group gets each message once
-			}
-			groups[s.group] = true
+		if s.counts {
+			routes += len(s.from)
 		}
-		routes += len(s.from)
 	}
 	perPub := r.cfg.Rate / float64(len(r.pubs))
 	perDelivery := [3]float64{1, 1, 2}[r.qos]
@@ -1017,15 +1042,11 @@ func (s *subscriber) onMessage(r *run) func(*packet.Publish) {
 
 // expected returns how many deliveries the subscribers should get in all.
 func (r *run) expected() (want, got int64) {
-	counted := map[*shareGroup]bool{}
 	for _, s := range r.subs {
-		if s.group == nil || !counted[s.group] {
+		if s.counts {
 			for _, i := range s.from {
 				want += r.pubs[i].total.Load()
 			}
-		}
-		if s.group != nil {
-			counted[s.group] = true
 		}
 		s.mu.Lock()
 		got += s.delivered
@@ -1177,7 +1198,6 @@ func (r *run) collect(out *QoSRun) {
 		ackU.Merge(p.ackU)
 		p.mu.Unlock()
 	}
-	counted := map[*shareGroup]bool{}
 	for _, s := range r.subs {
 		s.mu.Lock()
 		out.Received += s.received
@@ -1185,31 +1205,8 @@ func (r *run) collect(out *QoSRun) {
 		out.Delivered += s.delivered
 		out.Dup += s.dup
 		out.Foreign += s.foreign
-		// Loss is counted for each subscriber, or once for the group of a
-		// shared subscription.
-		seq, count := s.seq, true
-		if g := s.group; g != nil {
-			count = !counted[g]
-			counted[g] = true
-			// Held until the loss is counted: another member may still be
-			// recording a late delivery.
-			g.mu.Lock()
-			seq = g.seq
-		}
-		for _, i := range s.from {
-			if !count {
-				break
-			}
-			n := r.pubs[i].total.Load()
-			out.Expected += n
-			tr := seq[i]
-			if tr == nil {
-				tr = &seqTracker{}
-			}
-			out.Lost += int64(tr.lost(uint64(n)))
-		}
-		if s.group != nil {
-			s.group.mu.Unlock()
+		if s.counts {
+			out.Expected, out.Lost = s.addLoss(r, out.Expected, out.Lost)
 		}
 		for _, tr := range s.seq {
 			if tr != nil {

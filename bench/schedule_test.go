@@ -241,7 +241,7 @@ func TestIncomingRate(t *testing.T) {
 			r.pubs = append(r.pubs, &publisher{idx: i})
 		}
 		for _, f := range from {
-			r.subs = append(r.subs, &subscriber{from: f})
+			r.subs = append(r.subs, &subscriber{from: f, counts: true})
 		}
 		return r
 	}
@@ -259,8 +259,8 @@ func TestIncomingRate(t *testing.T) {
 		{"shared subscription: the group of 3 gets each message once", func() *run {
 			r := mk(1000, 0, 2, []int{0, 1}, []int{0, 1}, []int{0, 1})
 			g := &shareGroup{}
-			for _, s := range r.subs {
-				s.group = g
+			for j, s := range r.subs {
+				s.group, s.counts = g, j == 0
 			}
 			return r
 		}(), 1000},
