@@ -14,11 +14,7 @@ import (
 // arm it, so that it has fired once the Sleep is over. Nothing else reads
 // the timerfd, so its expiration count shows that it fired.
 func TestSleepArmsTimerfd(t *testing.T) {
-	tm, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tm.Close()
+	tm := newTimer(t)
 	fd := -1
 	tm.rc.Control(func(f uintptr) { fd = int(f) })
 	const d = 100 * time.Millisecond

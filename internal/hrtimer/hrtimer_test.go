@@ -10,11 +10,7 @@ import (
 // TestSleepDuration checks that Sleep waits at least d, for sleeps from
 // a microsecond to longer than one step, and returns nil.
 func TestSleepDuration(t *testing.T) {
-	tm, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tm.Close()
+	tm := newTimer(t)
 	for _, d := range []time.Duration{time.Nanosecond, time.Microsecond, 100 * time.Microsecond, time.Millisecond, 12 * time.Millisecond} {
 		for i := 0; i < 5; i++ {
 			if got := sleepWithin(t, tm, d); got < d {
@@ -22,6 +18,17 @@ func TestSleepDuration(t *testing.T) {
 			}
 		}
 	}
+}
+
+// newTimer returns a Timer closed when tb ends.
+func newTimer(tb testing.TB) *Timer {
+	tb.Helper()
+	tm, err := New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { tm.Close() })
+	return tm
 }
 
 // sleepWithin calls tm.Sleep(d) and returns how long it took, failing the
@@ -61,11 +68,7 @@ func TestSleepNil(t *testing.T) {
 // TestSleepContext checks that Sleep returns ctx's error soon after ctx
 // ends, and at once for a ctx that has ended.
 func TestSleepContext(t *testing.T) {
-	tm, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tm.Close()
+	tm := newTimer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := tm.Sleep(ctx, time.Hour); err != context.Canceled {
@@ -105,11 +108,7 @@ func TestSleepClosed(t *testing.T) {
 // of the package. The lateness is a measurement, not a test: it depends on
 // the machine's load.
 func BenchmarkSleep100us(b *testing.B) {
-	tm, err := New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tm.Close()
+	tm := newTimer(b)
 	benchSleep(b, func(d time.Duration) { tm.Sleep(context.Background(), d) })
 }
 
