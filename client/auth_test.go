@@ -160,28 +160,28 @@ func TestConnectAuthFails(t *testing.T) {
 			name: "AUTH when CONNECT had no method", version: packet.V5, hook: echoAuth,
 			server:   authWire(packet.ContinueAuthentication, "SCRAM", "s1"),
 			wantDisc: []byte{0xE0, 0x01, 0x82},
-			wantErr:  "client: server sent AUTH, but CONNECT had no Authentication Method: packet: protocol error",
+			wantErr:  "client: server sent AUTH, but CONNECT had no Authentication Method: protocol error",
 			wantIs:   packet.ProtocolError,
 		},
 		{
 			name: "AUTH with another method", version: packet.V5, props: authProps("SCRAM", "c1"), hook: echoAuth,
 			server:   authWire(packet.ContinueAuthentication, "KERBEROS", "s1"),
 			wantDisc: []byte{0xE0, 0x01, 0x82},
-			wantErr:  `client: server sent AUTH with Authentication Method "KERBEROS", CONNECT had "SCRAM": packet: protocol error`,
+			wantErr:  `client: server sent AUTH with Authentication Method "KERBEROS", CONNECT had "SCRAM": protocol error`,
 			wantIs:   packet.ProtocolError,
 		},
 		{
 			name: "AUTH success before CONNACK", version: packet.V5, props: authProps("SCRAM", "c1"), hook: echoAuth,
 			server:   authWire(packet.Success, "SCRAM", "s1"),
 			wantDisc: []byte{0xE0, 0x01, 0x82},
-			wantErr:  "client: server sent AUTH success before CONNACK, want continue authentication: packet: protocol error",
+			wantErr:  "client: server sent AUTH success before CONNACK, want continue authentication: protocol error",
 			wantIs:   packet.ProtocolError,
 		},
 		{
 			name: "AUTH short form before CONNACK", version: packet.V5, props: authProps("SCRAM", "c1"), hook: echoAuth,
 			server:   []byte{0xF0, 0x00},
 			wantDisc: []byte{0xE0, 0x01, 0x82},
-			wantErr:  "client: server sent AUTH success before CONNACK, want continue authentication: packet: protocol error",
+			wantErr:  "client: server sent AUTH success before CONNACK, want continue authentication: protocol error",
 			wantIs:   packet.ProtocolError,
 		},
 		{
@@ -205,7 +205,7 @@ func TestConnectAuthFails(t *testing.T) {
 			},
 			server:   authWire(packet.ContinueAuthentication, "SCRAM", "s1"),
 			wantDisc: []byte{0xE0, 0x01, 0x87},
-			wantErr:  `client: authenticate with method "SCRAM": bad proof: packet: not authorized`,
+			wantErr:  `client: authenticate with method "SCRAM": bad proof: not authorized`,
 			wantIs:   packet.NotAuthorized,
 		},
 		{
@@ -215,7 +215,7 @@ func TestConnectAuthFails(t *testing.T) {
 			},
 			server:   authWire(packet.ContinueAuthentication, "SCRAM", "s1"),
 			wantDisc: []byte{0xE0, 0x01, 0x80},
-			wantErr:  `client: authenticate with method "SCRAM": bad proof: packet: bad authentication method`,
+			wantErr:  `client: authenticate with method "SCRAM": bad proof: bad authentication method`,
 			wantIs:   packet.BadAuthenticationMethod,
 		},
 		{
@@ -224,20 +224,20 @@ func TestConnectAuthFails(t *testing.T) {
 			// properties: Authentication Method "OTHER".
 			server:   []byte{0x20, 0x0B, 0x00, 0x00, 0x08, 0x15, 0x00, 0x05, 'O', 'T', 'H', 'E', 'R'},
 			wantDisc: []byte{0xE0, 0x01, 0x82},
-			wantErr:  `client: CONNACK has Authentication Method "OTHER", CONNECT had "SCRAM": packet: protocol error`,
+			wantErr:  `client: CONNACK has Authentication Method "OTHER", CONNECT had "SCRAM": protocol error`,
 			wantIs:   packet.ProtocolError,
 		},
 		{
 			name: "CONNACK with a method CONNECT did not have", version: packet.V5, hook: echoAuth,
 			server:   []byte{0x20, 0x0B, 0x00, 0x00, 0x08, 0x15, 0x00, 0x05, 'O', 'T', 'H', 'E', 'R'},
 			wantDisc: []byte{0xE0, 0x01, 0x82},
-			wantErr:  `client: CONNACK has Authentication Method "OTHER", but CONNECT had none: packet: protocol error`,
+			wantErr:  `client: CONNACK has Authentication Method "OTHER", but CONNECT had none: protocol error`,
 			wantIs:   packet.ProtocolError,
 		},
 		{
 			name: "AUTH at 3.1.1", version: packet.V311, hook: echoAuth,
 			server:  []byte{0xF0, 0x00},
-			wantErr: "client: read CONNACK: packet: AUTH at protocol level 4: packet: malformed packet",
+			wantErr: "client: read CONNACK: packet: AUTH at protocol level 4: malformed packet",
 			wantIs:  packet.MalformedPacket,
 		},
 	}
@@ -335,7 +335,7 @@ func TestReauthenticate(t *testing.T) {
 				f.write(&packet.Disconnect{ReasonCode: packet.NotAuthorized})
 				return false
 			},
-			wantErr: "client: server sent DISCONNECT: packet: not authorized",
+			wantErr: "client: server sent DISCONNECT: not authorized",
 			wantIs:  packet.NotAuthorized,
 		},
 		{
@@ -366,7 +366,7 @@ func TestReauthenticate(t *testing.T) {
 				f.expectBytes([]byte{0xE0, 0x01, 0x82})
 				return false
 			},
-			wantErr: `client: server sent AUTH with Authentication Method "OTHER", CONNECT had "SCRAM": packet: protocol error`,
+			wantErr: `client: server sent AUTH with Authentication Method "OTHER", CONNECT had "SCRAM": protocol error`,
 			wantIs:  packet.ProtocolError,
 		},
 		{
@@ -376,7 +376,7 @@ func TestReauthenticate(t *testing.T) {
 				f.expectBytes([]byte{0xE0, 0x01, 0x82})
 				return false
 			},
-			wantErr: "client: server sent AUTH re-authenticate: packet: protocol error",
+			wantErr: "client: server sent AUTH re-authenticate: protocol error",
 			wantIs:  packet.ProtocolError,
 		},
 	}
@@ -505,27 +505,27 @@ func TestUnexpectedAuthAfterConnack(t *testing.T) {
 			name: "continue with no re-authentication", version: packet.V5, props: authProps("SCRAM", "c1"),
 			server:   authWire(packet.ContinueAuthentication, "SCRAM", "s1"),
 			wantDisc: []byte{0xE0, 0x01, 0x82},
-			wantErr:  "client: server sent AUTH continue authentication with no re-authentication in progress: packet: protocol error",
+			wantErr:  "client: server sent AUTH continue authentication with no re-authentication in progress: protocol error",
 			wantIs:   packet.ProtocolError,
 		},
 		{
 			name: "success with no re-authentication", version: packet.V5, props: authProps("SCRAM", "c1"),
 			server:   []byte{0xF0, 0x00},
 			wantDisc: []byte{0xE0, 0x01, 0x82},
-			wantErr:  "client: server sent AUTH success with no re-authentication in progress: packet: protocol error",
+			wantErr:  "client: server sent AUTH success with no re-authentication in progress: protocol error",
 			wantIs:   packet.ProtocolError,
 		},
 		{
 			name: "AUTH when CONNECT had no method", version: packet.V5,
 			server:   authWire(packet.ContinueAuthentication, "SCRAM", "s1"),
 			wantDisc: []byte{0xE0, 0x01, 0x82},
-			wantErr:  "client: server sent AUTH, but CONNECT had no Authentication Method: packet: protocol error",
+			wantErr:  "client: server sent AUTH, but CONNECT had no Authentication Method: protocol error",
 			wantIs:   packet.ProtocolError,
 		},
 		{
 			name: "AUTH at 3.1.1", version: packet.V311,
 			server:  []byte{0xF0, 0x00},
-			wantErr: "client: read: packet: AUTH at protocol level 4: packet: malformed packet",
+			wantErr: "client: read: packet: AUTH at protocol level 4: malformed packet",
 			wantIs:  packet.MalformedPacket,
 		},
 	}

@@ -154,7 +154,7 @@ func TestReceiveMaximumInbound(t *testing.T) {
 			c := dial(t, s, Options{Version: tt.version, ConnectProps: props, OnMessage: func(*packet.Publish) { msgs.Add(1) }})
 			if tt.exceeded {
 				waitDone(t, c)
-				want := fmt.Sprintf("client: server sent more than Receive Maximum %d unacknowledged QoS 1 and 2 PUBLISH packets: packet: receive maximum exceeded", tt.receiveMax)
+				want := fmt.Sprintf("client: server sent more than Receive Maximum %d unacknowledged QoS 1 and 2 PUBLISH packets: receive maximum exceeded", tt.receiveMax)
 				if err := c.Err(); err == nil || err.Error() != want {
 					t.Errorf("Err() = %v, want %q", err, want)
 				}
@@ -269,7 +269,7 @@ func TestMaximumPacketSizeRefused(t *testing.T) {
 			// 1 type, 1 remaining length, 2 packet id, 1 property length,
 			// 2+40 filter, 1 options.
 			name: "SUBSCRIBE", op: sub(f40),
-			wantErr: "client: SUBSCRIBE is 48 bytes, over the server's Maximum Packet Size 40: packet: packet too large",
+			wantErr: "client: SUBSCRIBE is 48 bytes, over the server's Maximum Packet Size 40: packet too large",
 		},
 		{name: "SUBSCRIBE at the limit", op: sub(f32), seen: "SUBSCRIBE " + f32 + " (40 bytes)"},
 		{
@@ -278,27 +278,27 @@ func TestMaximumPacketSizeRefused(t *testing.T) {
 				_, err := c.Unsubscribe(context.Background(), &packet.Unsubscribe{Filters: []string{f40}})
 				return err
 			},
-			wantErr: "client: UNSUBSCRIBE is 47 bytes, over the server's Maximum Packet Size 40: packet: packet too large",
+			wantErr: "client: UNSUBSCRIBE is 47 bytes, over the server's Maximum Packet Size 40: packet too large",
 		},
 		{
 			// 1 type, 1 remaining length, 2+1 topic, 1 property length, 40 payload.
 			name: "PUBLISH QoS 0", op: func(c *Client) error {
 				return c.Publish(context.Background(), &packet.Publish{Topic: "t", Payload: payload})
 			},
-			wantErr: "client: PUBLISH is 46 bytes, over the server's Maximum Packet Size 40: packet: packet too large",
+			wantErr: "client: PUBLISH is 46 bytes, over the server's Maximum Packet Size 40: packet too large",
 		},
 		{
 			// As QoS 0 and a 2-byte packet id.
 			name: "PUBLISH QoS 1", op: func(c *Client) error {
 				return c.Publish(context.Background(), &packet.Publish{Topic: "t", QoS: 1, Payload: payload})
 			},
-			wantErr: "client: PUBLISH is 48 bytes, over the server's Maximum Packet Size 40: packet: packet too large",
+			wantErr: "client: PUBLISH is 48 bytes, over the server's Maximum Packet Size 40: packet too large",
 		},
 		{
 			name: "PUBLISH QoS 2", op: func(c *Client) error {
 				return c.Publish(context.Background(), &packet.Publish{Topic: "t", QoS: 2, Payload: payload})
 			},
-			wantErr: "client: PUBLISH is 48 bytes, over the server's Maximum Packet Size 40: packet: packet too large",
+			wantErr: "client: PUBLISH is 48 bytes, over the server's Maximum Packet Size 40: packet too large",
 		},
 		{
 			name: "PublishAsync QoS 1", op: func(c *Client) error {
@@ -306,7 +306,7 @@ func TestMaximumPacketSizeRefused(t *testing.T) {
 					t.Errorf("done(%v) called for a PUBLISH that was not sent", err)
 				})
 			},
-			wantErr: "client: PUBLISH is 48 bytes, over the server's Maximum Packet Size 40: packet: packet too large",
+			wantErr: "client: PUBLISH is 48 bytes, over the server's Maximum Packet Size 40: packet too large",
 		},
 		{
 			name: "PUBLISH at the limit", op: func(c *Client) error {
@@ -460,7 +460,7 @@ func TestMaximumPacketSizeAuth(t *testing.T) {
 	// 1 type, 1 remaining length, 1 reason, 1 property length, 3+5
 	// method, 3+100 data.
 	_, err := c.Reauthenticate(context.Background(), make([]byte, 100))
-	if want := "client: AUTH is 115 bytes, over the server's Maximum Packet Size 40: packet: packet too large"; err == nil || err.Error() != want {
+	if want := "client: AUTH is 115 bytes, over the server's Maximum Packet Size 40: packet too large"; err == nil || err.Error() != want {
 		t.Errorf("Reauthenticate with 100 bytes = %v, want %q", err, want)
 	}
 	if _, err := c.Reauthenticate(context.Background(), []byte("small")); err != nil {
@@ -502,8 +502,8 @@ func TestAppendPacket(t *testing.T) {
 		// 1 type, 1 remaining length, 2 id, 1 reason, 1 property length,
 		// 3+20 Reason String, 7 User Property.
 		{"PUBACK over even when bare", 3, &packet.Puback{PacketID: 1, Props: props},
-			nil, "client: PUBACK is 36 bytes, over the server's Maximum Packet Size 3: packet: packet too large"},
-		{"PINGREQ", 1, &packet.Pingreq{}, nil, "client: PINGREQ is 2 bytes, over the server's Maximum Packet Size 1: packet: packet too large"},
+			nil, "client: PUBACK is 36 bytes, over the server's Maximum Packet Size 3: packet too large"},
+		{"PINGREQ", 1, &packet.Pingreq{}, nil, "client: PINGREQ is 2 bytes, over the server's Maximum Packet Size 1: packet too large"},
 		{"PUBACK fits", 0, &packet.Puback{PacketID: 1}, []byte{0x40, 0x02, 0x00, 0x01}, ""},
 	}
 	for _, tt := range tests {
@@ -556,7 +556,7 @@ func TestMaximumPacketSizeAuthAnswer(t *testing.T) {
 			r.Props.SetString(packet.PropAuthData, strings.Repeat("d", 100))
 			return r, nil
 		}})
-	const want = "client: AUTH is 115 bytes, over the server's Maximum Packet Size 40: packet: packet too large"
+	const want = "client: AUTH is 115 bytes, over the server's Maximum Packet Size 40: packet too large"
 	if _, err := c.Reauthenticate(context.Background(), nil); err == nil || err.Error() != want {
 		t.Errorf("Reauthenticate = %v, want %q", err, want)
 	}

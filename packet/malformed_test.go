@@ -196,8 +196,8 @@ func TestMalformed(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Errorf("errors.Is(%q, %v) = false", err, tt.want)
 			}
-			if msg := err.Error(); !strings.Contains(msg, tt.field) || !strings.HasPrefix(msg, "packet: ") || strings.Contains(msg, "\n") {
-				t.Errorf("Read(% x, %v) error %q: want one line starting \"packet: \" naming %q", tt.in, tt.v, msg, tt.field)
+			if msg := err.Error(); !strings.Contains(msg, tt.field) || !strings.HasPrefix(msg, "packet: ") || strings.Count(msg, "packet: ") > 1 || strings.Contains(msg, "\n") {
+				t.Errorf("Read(% x, %v) error %q: want one line starting \"packet: \" (once) naming %q", tt.in, tt.v, msg, tt.field)
 			}
 			if p != nil {
 				t.Errorf("Read(% x, %v) returned packet %+v with error", tt.in, tt.v, p)

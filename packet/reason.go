@@ -110,8 +110,10 @@ func (c ReasonCode) String() string {
 	return fmt.Sprintf("reason code 0x%02X", byte(c))
 }
 
-// Error makes a ReasonCode an error.
-func (c ReasonCode) Error() string { return "packet: " + c.String() }
+// Error makes a ReasonCode an error. Its text carries no package prefix:
+// the packet package wraps it in a message that has one ("packet: PUBLISH
+// QoS 3: malformed packet"), and so does whoever returns it from elsewhere.
+func (c ReasonCode) Error() string { return c.String() }
 
 // IsError reports whether c is a failure (0x80 or above) [MQTT-2.4].
 func (c ReasonCode) IsError() bool { return c >= 0x80 }
