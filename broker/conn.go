@@ -60,7 +60,6 @@ type conn struct {
 	// Set under the old session's mu when a new connection takes over.
 	takenOver bool
 	resumed   bool // the new connection resumed the session
-	keepWill  bool // DISCONNECT with reason 0x04 or no DISCONNECT at all
 
 	wmu      sync.Mutex
 	wq       []packet.Packet
@@ -72,7 +71,11 @@ type conn struct {
 	aliasOut map[string]uint16
 	stopping atomic.Bool // the server is shutting down
 	kicked   atomic.Bool // closed by the server: takeover or shutdown
-	accepted atomic.Bool // CONNACK queued; version and sess are set
+	// willTaken is set once the will is discarded by DISCONNECT or taken to
+	// be published, by the read goroutine or by the server shutting down:
+	// whoever sets it publishes, so the will goes out at most once.
+	willTaken atomic.Bool
+	accepted  atomic.Bool // CONNACK queued; version and sess are set
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -83,7 +86,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 		br:         bufio.NewReaderSize(cc, readBufferSize),
 		remote:     nc.RemoteAddr().String(),
 		recvMaxOut: 65535,
-		keepWill:   true,
 	}
 }
 
@@ -498,9 +500,11 @@ func (s *Server) delayedWill(ss *session, will *Message) {
 	}
 }
 
-// willMessage returns the message to publish as c's will, or nil.
+// willMessage returns the message to publish as c's will, or nil when
+// there is none or it was discarded or taken before. The caller publishes
+// or schedules it.
 func (c *conn) willMessage() *Message {
-	if c.will == nil || !c.keepWill {
+	if c.will == nil || !c.willTaken.CompareAndSwap(false, true) {
 		return nil
 	}
 	w := c.will
@@ -607,7 +611,9 @@ func (c *conn) onDisconnect(p *packet.Disconnect) error {
 	}
 	// [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; v5 reason
 	// 0x04 asks for it to be sent.
-	c.keepWill = c.version == packet.V5 && p.ReasonCode == packet.DisconnectWithWillMessage
+	if c.version != packet.V5 || p.ReasonCode != packet.DisconnectWithWillMessage {
+		c.willTaken.Store(true)
+	}
 	return errClientDisconnect
 }
 
@@ -881,11 +887,27 @@ func (c *conn) close() {
 	}
 }
 
-// shutdown is called when the server stops: v5 clients get DISCONNECT
-// 0x8B (server shutting down); wills are not sent.
+// shutdown is called when the server stops, after willOnShutdown has run
+// for every connection of the listener: v5 clients get DISCONNECT 0x8B
+// (server shutting down).
 func (c *conn) shutdown() {
 	c.stopping.Store(true)
 	c.kick(packet.ServerShuttingDown)
+}
+
+// willOnShutdown publishes c's will as the server stops, whatever its Will
+// Delay Interval, since the connection closes without DISCONNECT
+// [MQTT-3.1.2-8]; mosquitto does the same. From here on the read goroutine
+// leaves the will and the session alone. A connection taken over is left
+// to its own cleanup, which applies the Will Delay Interval.
+func (c *conn) willOnShutdown() {
+	if !c.accepted.Load() || c.kicked.Load() {
+		return
+	}
+	c.stopping.Store(true)
+	if will := c.willMessage(); will != nil {
+		c.s.publishWill(will)
+	}
 }
 
 // writeLoop writes queued packets until the queue is empty, then exits.

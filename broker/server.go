@@ -26,6 +26,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	serving  int                // Serve calls running
+	stopping int                // of those, the ones stopping
 	stopHK   context.CancelFunc // stops the housekeeping goroutine
 	nextID   uint64             // for assigned client identifiers
 }
@@ -151,13 +152,58 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cancel()
 	ln.Close()
 
+	// Wills go out while the subscribers are still connected, as
+	// mosquitto's do, then every connection is closed.
 	cmu.Lock()
+	list := make([]*conn, 0, len(conns))
 	for c := range conns {
-		c.shutdown()
+		list = append(list, c)
 	}
 	cmu.Unlock()
+	for _, c := range list {
+		c.willOnShutdown()
+	}
+	if s.lastToStop() {
+		s.publishPendingWills()
+	}
+	for _, c := range list {
+		c.shutdown()
+	}
 	cwg.Wait()
 	return err
+}
+
+// lastToStop counts a Serve call as stopping and reports whether every
+// other one is stopping too.
+func (s *Server) lastToStop() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping++
+	return s.stopping == s.serving
+}
+
+// publishPendingWills publishes the wills still waiting for their Will
+// Delay Interval when the server stops, as the sessions end with it
+// (mosquitto sends them too).
+func (s *Server) publishPendingWills() {
+	var wills []*Message
+	s.mu.Lock()
+	for _, ss := range s.sessions {
+		ss.mu.Lock()
+		if ss.pendingWill != nil {
+			wills = append(wills, ss.pendingWill)
+			ss.pendingWill = nil
+			if ss.willTimer != nil {
+				ss.willTimer.Stop()
+				ss.willTimer = nil
+			}
+		}
+		ss.mu.Unlock()
+	}
+	s.mu.Unlock()
+	for _, w := range wills {
+		s.publishWill(w)
+	}
 }
 
 func (s *Server) beginServe() {
@@ -180,6 +226,7 @@ func (s *Server) beginServe() {
 func (s *Server) endServe() {
 	s.mu.Lock()
 	s.serving--
+	s.stopping--
 	last := s.serving == 0
 	if last {
 		s.stopHK()

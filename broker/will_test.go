@@ -1,6 +1,10 @@
 package broker
 
 import (
+	"context"
+	"net"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,4 +160,136 @@ func sessionOffline(t testing.TB, addr, id string) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return ss.conn == nil
+}
+
+// serveUntil runs s on a new loopback listener until the returned stop is
+// called; stop waits for Serve to return.
+func serveUntil(t *testing.T, s *Server) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	serversMu.Lock()
+	servers[addr] = s
+	serversMu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Serve() = %v, want nil", err)
+				}
+			case <-time.After(testTimeout):
+				t.Errorf("Serve did not return within %v of cancel", testTimeout)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return addr, stop
+}
+
+// willTopics returns the topics of the PUBLISH packets in ps, in order.
+func willTopics(ps []packet.Packet) []string {
+	var topics []string
+	for _, p := range ps {
+		if pub, ok := p.(*packet.Publish); ok {
+			topics = append(topics, pub.Topic+"="+string(pub.Payload))
+		}
+	}
+	slices.Sort(topics)
+	return topics
+}
+
+// TestWillOnShutdown checks that stopping the server publishes the wills of
+// the clients still connected, whatever their Will Delay Interval, and the
+// delayed wills of those gone, before the subscribers are disconnected, as
+// mosquitto 2.0 does; a will discarded by DISCONNECT stays discarded.
+func TestWillOnShutdown(t *testing.T) {
+	s := New(Options{SysInterval: -1})
+	addr, stop := serveUntil(t, s)
+	w311 := connected(t, addr, packet.V311, "sd-watch-311")
+	w311.subscribe(1, sub("will/#", 1))
+	w5 := connected(t, addr, packet.V5, "sd-watch-5")
+	w5.subscribe(1, sub("will/#", 1))
+
+	c311 := dial(t, addr, packet.V311)
+	c311.connect(willConnect("sd-311", packet.V311, 0))
+
+	c5 := dial(t, addr, packet.V5)
+	cp := willConnect("sd-5-delayed", packet.V5, 0)
+	cp.Will.Props.SetUint(packet.PropWillDelay, 3600)
+	c5.connect(cp)
+
+	gone := dial(t, addr, packet.V5)
+	cp = willConnect("sd-5-gone", packet.V5, 0)
+	cp.CleanStart = false
+	cp.Props.SetUint(packet.PropSessionExpiry, 7200)
+	cp.Will.Props.SetUint(packet.PropWillDelay, 3600)
+	gone.connect(cp)
+	gone.nc.Close()
+	waitFor(t, "sd-5-gone offline", func() bool { return sessionOffline(t, addr, "sd-5-gone") })
+
+	quit := dial(t, addr, packet.V5)
+	cp = willConnect("sd-5-quit", packet.V5, 0)
+	cp.CleanStart = false
+	cp.Props.SetUint(packet.PropSessionExpiry, 7200)
+	quit.connect(cp)
+	quit.send(&packet.Disconnect{})
+	quit.closed()
+	waitFor(t, "sd-5-quit offline", func() bool { return sessionOffline(t, addr, "sd-5-quit") })
+
+	// Nothing is published before the server stops.
+	for _, w := range []*tc{w311, w5} {
+		if got := w.sync(); len(got) != 0 {
+			t.Fatalf("before the stop: got %v, want nothing", got)
+		}
+	}
+	stop()
+	want := []string{"will/sd-311=gone", "will/sd-5-delayed=gone", "will/sd-5-gone=gone"}
+	for _, w := range []*tc{w311, w5} {
+		got := w.closed()
+		if topics := willTopics(got); !slices.Equal(topics, want) {
+			t.Errorf("watcher at %v got wills %q, want %q", w.v, topics, want)
+		}
+		if w.v == packet.V5 {
+			if d, ok := got[len(got)-1].(*packet.Disconnect); !ok || d.ReasonCode != packet.ServerShuttingDown {
+				t.Errorf("v5 watcher's last packet = %+v, want DISCONNECT 0x8B after the wills", got[len(got)-1])
+			}
+		}
+	}
+}
+
+// TestPendingWillOneListenerStops checks that a delayed will is published
+// once when the last of two listeners stops, not when the first does.
+func TestPendingWillOneListenerStops(t *testing.T) {
+	s := New(Options{SysInterval: -1})
+	addr1, stop1 := serveUntil(t, s)
+	addr2, stop2 := serveUntil(t, s)
+	w := connected(t, addr2, packet.V5, "pl-watch")
+	w.subscribe(1, sub("will/#", 1))
+
+	c := dial(t, addr1, packet.V5)
+	cp := willConnect("pl-gone", packet.V5, 0)
+	cp.CleanStart = false
+	cp.Props.SetUint(packet.PropSessionExpiry, 7200)
+	cp.Will.Props.SetUint(packet.PropWillDelay, 3600)
+	c.connect(cp)
+	c.nc.Close()
+	waitFor(t, "pl-gone offline", func() bool { return sessionOffline(t, addr1, "pl-gone") })
+
+	stop1()
+	if got := w.sync(); len(got) != 0 {
+		t.Fatalf("after the first listener stopped: got %v, want nothing while the server still runs", got)
+	}
+	stop2()
+	if topics := willTopics(w.closed()); !slices.Equal(topics, []string{"will/pl-gone=gone"}) {
+		t.Errorf("after the last listener stopped: wills %q, want [will/pl-gone=gone]", topics)
+	}
 }
