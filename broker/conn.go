@@ -440,6 +440,11 @@ func (c *conn) cleanup() {
 			ss.conn = nil
 		}
 		ss.mu.Unlock()
+		// Accepted after the server published the wills of its
+		// connections: this one goes out late, but goes out.
+		if will := c.willMessage(); will != nil {
+			s.publishWill(will)
+		}
 		return
 	}
 	will := c.willMessage()
@@ -464,10 +469,13 @@ func (c *conn) cleanup() {
 		}
 		ss.end()
 	} else {
-		if ss.expiry != math.MaxUint32 && s.serving > 0 {
+		// While the server stops there are no timers: the will goes
+		// out now and the session stays as it is.
+		stopping := s.stoppingAll()
+		if ss.expiry != math.MaxUint32 && s.serving > 0 && !stopping {
 			ss.expireTimer = time.AfterFunc(time.Duration(ss.expiry)*time.Second, func() { s.expireSession(ss) })
 		}
-		if will != nil && c.willDelay > 0 && s.serving > 0 {
+		if will != nil && c.willDelay > 0 && s.serving > 0 && !stopping {
 			delay := min(c.willDelay, ss.expiry)
 			w := will
 			ss.pendingWill = w
@@ -609,9 +617,10 @@ func (c *conn) onDisconnect(p *packet.Disconnect) error {
 		ss.persistent = ss.expiry != 0
 		ss.mu.Unlock()
 	}
-	// [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; v5 reason
-	// 0x04 asks for it to be sent.
-	if c.version != packet.V5 || p.ReasonCode != packet.DisconnectWithWillMessage {
+	// [MQTT-3.14.4-3]: DISCONNECT 0x00 (any DISCONNECT before 5.0)
+	// discards the will. Any other code, 0x04 or an error, leaves it to be
+	// published [MQTT-3.1.2-8]; mosquitto 2.0 discards it for all but 0x04.
+	if c.version != packet.V5 || p.ReasonCode == packet.NormalDisconnection {
 		c.willTaken.Store(true)
 	}
 	return errClientDisconnect
@@ -891,6 +900,9 @@ func (c *conn) close() {
 // for every connection of the listener: v5 clients get DISCONNECT 0x8B
 // (server shutting down).
 func (c *conn) shutdown() {
+	if c.kicked.Load() {
+		return // taken over: its cleanup applies the rules of a takeover
+	}
 	c.stopping.Store(true)
 	c.kick(packet.ServerShuttingDown)
 }

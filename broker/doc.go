@@ -1,6 +1,7 @@
 // Package broker is an MQTT 3.1, 3.1.1 and 5.0 broker. A Server accepts
-// connections on any net.Listener with Serve; several listeners may share one
-// Server. Sessions, subscriptions, queued and inflight messages and retained
+// connections on any net.Listener with Serve, which takes the listeners
+// that start and stop together; the server stops when its last Serve call
+// does, and then publishes the wills of its clients first. Sessions, subscriptions, queued and inflight messages and retained
 // messages live behind the Store interface; authentication and access
 // control behind Authenticator.
 //

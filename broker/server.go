@@ -26,7 +26,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	serving  int                // Serve calls running
-	stopping int                // of those, the ones stopping
+	ending   int                // of those, the ones stopping
 	stopHK   context.CancelFunc // stops the housekeeping goroutine
 	nextID   uint64             // for assigned client identifiers
 }
@@ -91,96 +91,142 @@ func (s *Server) restore() {
 	}
 }
 
-// Serve accepts connections on ln until ctx is done, then stops accepting,
-// sends v5 clients DISCONNECT 0x8B (server shutting down), closes the
-// connections of this listener and returns. It blocks, and always closes ln.
-// Several Serve calls may run at once on one Server.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+// Serve accepts connections on lns until ctx is done or accepting fails
+// for good on one of them, then closes lns and the connections accepted on
+// them and returns. It blocks.
+//
+// When no other Serve call is running on s, that is the server stopping:
+// the will of every connection and every will still waiting for its Will
+// Delay Interval are published first, while the subscribers are still
+// connected, as mosquitto does; then v5 clients get DISCONNECT 0x8B (server
+// shutting down) and the sessions are left as they are. When another Serve
+// call goes on, its clients may reconnect there: the connections end as if
+// the network had failed (v5 clients still get 0x8B), so wills and sessions
+// follow their delay and expiry. Pass listeners that stop together to one
+// Serve call.
+func (s *Server) Serve(ctx context.Context, lns ...net.Listener) error {
+	if len(lns) == 0 {
+		return errors.New("broker: Serve needs a listener")
+	}
 	s.beginServe()
 	defer s.endServe()
 
-	var (
-		cmu   sync.Mutex
-		conns = map[*conn]struct{}{}
-		cwg   sync.WaitGroup
-	)
+	g := &connGroup{conns: map[*conn]struct{}{}}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stop := context.AfterFunc(lctx, func() { ln.Close() })
-	defer stop()
-
+	errs := make(chan error, len(lns))
+	var awg sync.WaitGroup
+	for _, ln := range lns {
+		awg.Add(1)
+		go func() {
+			defer awg.Done()
+			if err := s.accept(lctx, ln, g); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	awg.Wait()
+	cancel()
 	var err error
+	select {
+	case err = <-errs:
+	default:
+	}
+
+	list := g.snapshot()
+	if s.lastToStop() {
+		for _, c := range list {
+			c.willOnShutdown()
+		}
+		s.publishPendingWills()
+		for _, c := range list {
+			c.shutdown()
+		}
+	} else {
+		for _, c := range list {
+			c.kick(packet.ServerShuttingDown)
+		}
+	}
+	g.wg.Wait()
+	return err
+}
+
+// connGroup is the connections accepted by one Serve call.
+type connGroup struct {
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func (g *connGroup) snapshot() []*conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	list := make([]*conn, 0, len(g.conns))
+	for c := range g.conns {
+		list = append(list, c)
+	}
+	return list
+}
+
+// accept serves connections from ln in g until ctx is done, and returns
+// an error when ln fails for good. It always closes ln.
+func (s *Server) accept(ctx context.Context, ln net.Listener, g *connGroup) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer ln.Close()
 	var delay time.Duration
 	for {
-		nc, aerr := ln.Accept()
-		if aerr != nil {
-			if lctx.Err() != nil {
-				break
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
 			}
 			// Anything but a closed listener (EMFILE, ECONNABORTED, ...)
 			// is retried with a growing delay, as net/http does.
-			if !errors.Is(aerr, net.ErrClosed) {
+			if !errors.Is(err, net.ErrClosed) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.logf(LogWarning, "Warning: accept: %v; retrying in %v", aerr, delay)
+				s.logf(LogWarning, "Warning: accept: %v; retrying in %v", err, delay)
 				t := time.NewTimer(delay)
 				select {
 				case <-t.C:
-				case <-lctx.Done():
+				case <-ctx.Done():
 					t.Stop()
 				}
 				continue
 			}
-			err = fmt.Errorf("broker: accept on %s: %w", ln.Addr(), aerr)
-			break
+			return fmt.Errorf("broker: accept on %s: %w", ln.Addr(), err)
 		}
 		delay = 0
 		c := newConn(s, nc)
-		cmu.Lock()
-		conns[c] = struct{}{}
-		cmu.Unlock()
-		cwg.Add(1)
+		g.mu.Lock()
+		g.conns[c] = struct{}{}
+		g.mu.Unlock()
+		g.wg.Add(1)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer cwg.Done()
-			c.serve(lctx)
-			cmu.Lock()
-			delete(conns, c)
-			cmu.Unlock()
+			defer g.wg.Done()
+			c.serve(ctx)
+			g.mu.Lock()
+			delete(g.conns, c)
+			g.mu.Unlock()
 		}()
 	}
-	cancel()
-	ln.Close()
-
-	// Wills go out while the subscribers are still connected, as
-	// mosquitto's do, then every connection is closed.
-	cmu.Lock()
-	list := make([]*conn, 0, len(conns))
-	for c := range conns {
-		list = append(list, c)
-	}
-	cmu.Unlock()
-	for _, c := range list {
-		c.willOnShutdown()
-	}
-	if s.lastToStop() {
-		s.publishPendingWills()
-	}
-	for _, c := range list {
-		c.shutdown()
-	}
-	cwg.Wait()
-	return err
 }
 
-// lastToStop counts a Serve call as stopping and reports whether every
-// other one is stopping too.
+// lastToStop counts a Serve call as ending and reports whether every
+// running one is: then the server as a whole is stopping.
 func (s *Server) lastToStop() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stopping++
-	return s.stopping == s.serving
+	s.ending++
+	return s.ending == s.serving
 }
+
+// stoppingAll reports whether the server as a whole is stopping. s.mu is
+// held.
+func (s *Server) stoppingAll() bool { return s.serving > 0 && s.ending == s.serving }
 
 // publishPendingWills publishes the wills still waiting for their Will
 // Delay Interval when the server stops, as the sessions end with it
@@ -226,7 +272,7 @@ func (s *Server) beginServe() {
 func (s *Server) endServe() {
 	s.mu.Lock()
 	s.serving--
-	s.stopping--
+	s.ending--
 	last := s.serving == 0
 	if last {
 		s.stopHK()

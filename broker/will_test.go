@@ -37,6 +37,10 @@ func TestWill(t *testing.T) {
 			c.send(&packet.Disconnect{ReasonCode: packet.DisconnectWithWillMessage})
 			c.closed()
 		}, true},
+		{"disconnect with an error 5", packet.V5, 0, func(c *tc) {
+			c.send(&packet.Disconnect{ReasonCode: packet.UnspecifiedError})
+			c.closed()
+		}, true},
 		{"takeover", packet.V311, 0, func(c *tc) {
 			n := dial(c.t, c.nc.RemoteAddr().String(), packet.V311)
 			n.connect(&packet.Connect{ClientID: "will-" + "takeover", CleanStart: true})
@@ -162,21 +166,25 @@ func sessionOffline(t testing.TB, addr, id string) bool {
 	return ss.conn == nil
 }
 
-// serveUntil runs s on a new loopback listener until the returned stop is
-// called; stop waits for Serve to return.
-func serveUntil(t *testing.T, s *Server) (addr string, stop func()) {
+// serveUntil runs s on n new loopback listeners, in one Serve call, until
+// the returned stop is called; stop waits for Serve to return.
+func serveUntil(t *testing.T, s *Server, n int) (addrs []string, stop func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+		serversMu.Lock()
+		servers[ln.Addr().String()] = s
+		serversMu.Unlock()
 	}
-	addr = ln.Addr().String()
-	serversMu.Lock()
-	servers[addr] = s
-	serversMu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
+	go func() { done <- s.Serve(ctx, lns...) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -191,11 +199,18 @@ func serveUntil(t *testing.T, s *Server) (addr string, stop func()) {
 			}
 		})
 	}
-	t.Cleanup(stop)
-	return addr, stop
+	t.Cleanup(func() {
+		stop()
+		serversMu.Lock()
+		for _, a := range addrs {
+			delete(servers, a)
+		}
+		serversMu.Unlock()
+	})
+	return addrs, stop
 }
 
-// willTopics returns the topics of the PUBLISH packets in ps, in order.
+// willTopics returns "topic=payload" for the PUBLISH packets in ps, sorted.
 func willTopics(ps []packet.Packet) []string {
 	var topics []string
 	for _, p := range ps {
@@ -207,43 +222,61 @@ func willTopics(ps []packet.Packet) []string {
 	return topics
 }
 
+// persistentWill connects id at v5 on addr with a session that outlives
+// the connection and a will sent delay seconds after it ends.
+func persistentWill(t *testing.T, addr, id string, delay uint64) *tc {
+	t.Helper()
+	c := dial(t, addr, packet.V5)
+	cp := willConnect(id, packet.V5, 0)
+	cp.CleanStart = false
+	cp.Props.SetUint(packet.PropSessionExpiry, 7200)
+	if delay > 0 {
+		cp.Will.Props.SetUint(packet.PropWillDelay, delay)
+	}
+	c.connect(cp)
+	return c
+}
+
 // TestWillOnShutdown checks that stopping the server publishes the wills of
 // the clients still connected, whatever their Will Delay Interval, and the
-// delayed wills of those gone, before the subscribers are disconnected, as
-// mosquitto 2.0 does; a will discarded by DISCONNECT stays discarded.
+// delayed wills of those gone, before any subscriber on any of its
+// listeners is disconnected, as mosquitto 2.0 does; that a will discarded
+// by DISCONNECT stays discarded; and that sessions are left as they are.
 func TestWillOnShutdown(t *testing.T) {
 	s := New(Options{SysInterval: -1})
-	addr, stop := serveUntil(t, s)
-	w311 := connected(t, addr, packet.V311, "sd-watch-311")
+	addrs, stop := serveUntil(t, s, 2)
+	a, b := addrs[0], addrs[1]
+	w311 := connected(t, a, packet.V311, "sd-watch-311")
 	w311.subscribe(1, sub("will/#", 1))
-	w5 := connected(t, addr, packet.V5, "sd-watch-5")
+	w5 := connected(t, b, packet.V5, "sd-watch-5")
 	w5.subscribe(1, sub("will/#", 1))
 
-	c311 := dial(t, addr, packet.V311)
+	c311 := dial(t, b, packet.V311)
 	c311.connect(willConnect("sd-311", packet.V311, 0))
 
-	c5 := dial(t, addr, packet.V5)
-	cp := willConnect("sd-5-delayed", packet.V5, 0)
-	cp.Will.Props.SetUint(packet.PropWillDelay, 3600)
-	c5.connect(cp)
+	persistentWill(t, a, "sd-5-delayed", 3600) // stays connected
 
-	gone := dial(t, addr, packet.V5)
-	cp = willConnect("sd-5-gone", packet.V5, 0)
-	cp.CleanStart = false
-	cp.Props.SetUint(packet.PropSessionExpiry, 7200)
-	cp.Will.Props.SetUint(packet.PropWillDelay, 3600)
-	gone.connect(cp)
+	gone := persistentWill(t, b, "sd-5-gone", 3600)
 	gone.nc.Close()
-	waitFor(t, "sd-5-gone offline", func() bool { return sessionOffline(t, addr, "sd-5-gone") })
+	waitFor(t, "sd-5-gone offline", func() bool { return sessionOffline(t, a, "sd-5-gone") })
 
-	quit := dial(t, addr, packet.V5)
-	cp = willConnect("sd-5-quit", packet.V5, 0)
-	cp.CleanStart = false
-	cp.Props.SetUint(packet.PropSessionExpiry, 7200)
-	quit.connect(cp)
+	left := persistentWill(t, a, "sd-5-04", 3600)
+	left.send(&packet.Disconnect{ReasonCode: packet.DisconnectWithWillMessage})
+	left.closed()
+	waitFor(t, "sd-5-04 offline", func() bool { return sessionOffline(t, a, "sd-5-04") })
+
+	quit := persistentWill(t, b, "sd-5-quit", 0)
 	quit.send(&packet.Disconnect{})
 	quit.closed()
-	waitFor(t, "sd-5-quit offline", func() bool { return sessionOffline(t, addr, "sd-5-quit") })
+	waitFor(t, "sd-5-quit offline", func() bool { return sessionOffline(t, a, "sd-5-quit") })
+
+	quit311 := dial(t, a, packet.V311)
+	cp := willConnect("sd-311-quit", packet.V311, 0)
+	cp.CleanStart = false
+	quit311.connect(cp)
+	quit311.send(&packet.Disconnect{})
+	quit311.closed()
+	waitFor(t, "sd-311-quit offline", func() bool { return sessionOffline(t, a, "sd-311-quit") })
 
 	// Nothing is published before the server stops.
 	for _, w := range []*tc{w311, w5} {
@@ -252,7 +285,7 @@ func TestWillOnShutdown(t *testing.T) {
 		}
 	}
 	stop()
-	want := []string{"will/sd-311=gone", "will/sd-5-delayed=gone", "will/sd-5-gone=gone"}
+	want := []string{"will/sd-311=gone", "will/sd-5-04=gone", "will/sd-5-delayed=gone", "will/sd-5-gone=gone"}
 	for _, w := range []*tc{w311, w5} {
 		got := w.closed()
 		if topics := willTopics(got); !slices.Equal(topics, want) {
@@ -264,32 +297,43 @@ func TestWillOnShutdown(t *testing.T) {
 			}
 		}
 	}
+	for _, id := range []string{"sd-5-delayed", "sd-5-gone", "sd-5-04", "sd-5-quit", "sd-311-quit", "sd-watch-5"} {
+		if !sessionExists(t, a, id) {
+			t.Errorf("session %s gone after the stop, want it kept", id)
+		}
+	}
 }
 
-// TestPendingWillOneListenerStops checks that a delayed will is published
-// once when the last of two listeners stops, not when the first does.
-func TestPendingWillOneListenerStops(t *testing.T) {
+// TestWillOneListenerStops checks that stopping one Serve call while
+// another runs ends its connections as a network failure would: a will
+// waits for its Will Delay Interval, a session without expiry ends, and
+// the delayed wills are published once, when the last Serve call stops.
+func TestWillOneListenerStops(t *testing.T) {
 	s := New(Options{SysInterval: -1})
-	addr1, stop1 := serveUntil(t, s)
-	addr2, stop2 := serveUntil(t, s)
-	w := connected(t, addr2, packet.V5, "pl-watch")
+	addrs1, stop1 := serveUntil(t, s, 1)
+	addrs2, stop2 := serveUntil(t, s, 1)
+	a1, a2 := addrs1[0], addrs2[0]
+	w := connected(t, a2, packet.V5, "ol-watch")
 	w.subscribe(1, sub("will/#", 1))
 
-	c := dial(t, addr1, packet.V5)
-	cp := willConnect("pl-gone", packet.V5, 0)
-	cp.CleanStart = false
-	cp.Props.SetUint(packet.PropSessionExpiry, 7200)
-	cp.Will.Props.SetUint(packet.PropWillDelay, 3600)
-	c.connect(cp)
-	c.nc.Close()
-	waitFor(t, "pl-gone offline", func() bool { return sessionOffline(t, addr1, "pl-gone") })
+	gone := persistentWill(t, a1, "ol-gone", 3600)
+	gone.nc.Close()
+	waitFor(t, "ol-gone offline", func() bool { return sessionOffline(t, a1, "ol-gone") })
+	persistentWill(t, a1, "ol-connected", 3600)
+	now := dial(t, a1, packet.V311)
+	now.connect(willConnect("ol-now", packet.V311, 0))
 
 	stop1()
-	if got := w.sync(); len(got) != 0 {
-		t.Fatalf("after the first listener stopped: got %v, want nothing while the server still runs", got)
+	waitFor(t, "ol-now's clean session ended", func() bool { return !sessionExists(t, a2, "ol-now") })
+	if topics := willTopics(w.sync()); !slices.Equal(topics, []string{"will/ol-now=gone"}) {
+		t.Fatalf("after the first listener stopped: wills %q, want only the undelayed [will/ol-now=gone]", topics)
+	}
+	if !sessionOffline(t, a2, "ol-connected") {
+		t.Errorf("ol-connected's session is not kept offline after its listener stopped")
 	}
 	stop2()
-	if topics := willTopics(w.closed()); !slices.Equal(topics, []string{"will/pl-gone=gone"}) {
-		t.Errorf("after the last listener stopped: wills %q, want [will/pl-gone=gone]", topics)
+	want := []string{"will/ol-connected=gone", "will/ol-gone=gone"}
+	if topics := willTopics(w.closed()); !slices.Equal(topics, want) {
+		t.Errorf("after the last listener stopped: wills %q, want %q", topics, want)
 	}
 }

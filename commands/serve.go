@@ -183,26 +183,19 @@ func runServe(ctx context.Context, o *serveOptions, s *format.Streams) error {
 		lns = append(lns, ln)
 	}
 	srv := broker.New(o.broker)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, len(lns))
-	for _, ln := range lns {
-		go func() { errs <- srv.Serve(ctx, ln) }()
-		if !o.quiet {
+	// One Serve call for every listener, so that they stop together: the
+	// wills go out to subscribers on all of them before any is closed.
+	errs := make(chan error, 1)
+	go func() { errs <- srv.Serve(ctx, lns...) }()
+	if !o.quiet {
+		for _, ln := range lns {
 			logMu.Lock()
 			fmt.Fprintf(s.Err, "mqtool: listening on mqtt://%s\n", ln.Addr())
 			logMu.Unlock()
 		}
 	}
-	var first error
-	for range lns {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-			cancel()
-		}
-	}
-	if first != nil {
-		return &ExitError{Code: 1, Err: first}
+	if err := <-errs; err != nil {
+		return &ExitError{Code: 1, Err: err}
 	}
 	return nil
 }
