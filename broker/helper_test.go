@@ -28,32 +28,56 @@ const testTimeout = 5 * time.Second
 // test ends and returns its address.
 func startServer(t testing.TB, opts Options) (string, *Server) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	if opts.SysInterval == 0 {
 		opts.SysInterval = -1
 	}
 	s := New(opts)
-	serversMu.Lock()
-	servers[ln.Addr().String()] = s
-	serversMu.Unlock()
+	addrs, _ := serveUntil(t, s, 1)
+	return addrs[0], s
+}
+
+// serveUntil runs s on n new loopback listeners, in one Serve call, until
+// the returned stop is called; stop waits for Serve to return.
+func serveUntil(t testing.TB, s *Server, n int) (addrs []string, stop func()) {
+	t.Helper()
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+		serversMu.Lock()
+		servers[ln.Addr().String()] = s
+		serversMu.Unlock()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve() = %v, want nil", err)
+	go func() { done <- s.Serve(ctx, lns...) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Serve() = %v, want nil", err)
+				}
+			case <-time.After(testTimeout):
+				t.Errorf("Serve did not return within %v of cancel", testTimeout)
 			}
-		case <-time.After(testTimeout):
-			t.Errorf("Serve did not return within %v of cancel", testTimeout)
+		})
+	}
+	t.Cleanup(func() {
+		stop()
+		serversMu.Lock()
+		for _, a := range addrs {
+			delete(servers, a)
 		}
+		serversMu.Unlock()
 	})
-	return ln.Addr().String(), s
+	return addrs, stop
 }
 
 // servers maps a test server's address to the Server, for tests that

@@ -1,10 +1,7 @@
 package broker
 
 import (
-	"context"
-	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -164,50 +161,6 @@ func sessionOffline(t testing.TB, addr, id string) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return ss.conn == nil
-}
-
-// serveUntil runs s on n new loopback listeners, in one Serve call, until
-// the returned stop is called; stop waits for Serve to return.
-func serveUntil(t *testing.T, s *Server, n int) (addrs []string, stop func()) {
-	t.Helper()
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
-		serversMu.Lock()
-		servers[ln.Addr().String()] = s
-		serversMu.Unlock()
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, lns...) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Serve() = %v, want nil", err)
-				}
-			case <-time.After(testTimeout):
-				t.Errorf("Serve did not return within %v of cancel", testTimeout)
-			}
-		})
-	}
-	t.Cleanup(func() {
-		stop()
-		serversMu.Lock()
-		for _, a := range addrs {
-			delete(servers, a)
-		}
-		serversMu.Unlock()
-	})
-	return addrs, stop
 }
 
 // willTopics returns "topic=payload" for the PUBLISH packets in ps, sorted.
