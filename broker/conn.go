@@ -316,6 +316,7 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 	}
 	c.enqueue(ack)
 	c.accepted.Store(true)
+	s.stats.connects.Add(1)
 	n := s.stats.connected.Add(1)
 	for {
 		m := s.stats.maximum.Load()
@@ -629,6 +630,7 @@ func (c *conn) onDisconnect(p *packet.Disconnect) error {
 func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 	s, ss := c.s, c.sess
 	s.stats.pubReceived.Add(1)
+	s.stats.pubBytesReceived.Add(int64(len(p.Payload)))
 	topic := p.Topic
 	if p.QoS > s.opts.maxQoS() {
 		return fmt.Errorf("broker: PUBLISH at QoS %d above maximum QoS %d: %w", p.QoS, s.opts.maxQoS(), packet.QoSNotSupported) // [MQTT-3.2.2-11]
@@ -949,13 +951,14 @@ func (c *conn) writeLoop() {
 		c.wq0 = 0
 		c.wmu.Unlock()
 		var err error
-		pubs := 0
+		pubs, pubBytes := 0, 0
 		for i, p := range batch {
 			if err == nil {
 				err = packet.Write(bw, p, c.version)
 			}
-			if _, ok := p.(*packet.Publish); ok {
+			if pub, ok := p.(*packet.Publish); ok {
 				pubs++
+				pubBytes += len(pub.Payload)
 			}
 			batch[i] = nil
 		}
@@ -964,6 +967,7 @@ func (c *conn) writeLoop() {
 		}
 		c.s.stats.msgsSent.Add(int64(len(batch)))
 		c.s.stats.pubSent.Add(int64(pubs))
+		c.s.stats.pubBytesSent.Add(int64(pubBytes))
 		if err != nil {
 			c.wmu.Lock()
 			c.dead = true

@@ -23,6 +23,8 @@ type Server struct {
 
 	wg sync.WaitGroup // connection, write and housekeeping goroutines
 
+	load sysLoad // the housekeeping goroutine's only
+
 	mu       sync.Mutex
 	sessions map[string]*session
 	serving  int                // Serve calls running
@@ -36,7 +38,10 @@ type stats struct {
 	bytesReceived, bytesSent       atomic.Int64
 	msgsReceived, msgsSent         atomic.Int64 // packets of any type
 	pubReceived, pubSent, pubDrops atomic.Int64
+	pubBytesReceived, pubBytesSent atomic.Int64 // PUBLISH payloads
 	connected, maximum             atomic.Int64
+	connects, sockets              atomic.Int64 // CONNECTs accepted, connections accepted
+	expired                        atomic.Int64 // sessions ended by their expiry
 }
 
 // New returns a Server with opts; zero fields take their defaults.
@@ -198,6 +203,7 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, g *connGroup) erro
 			return fmt.Errorf("broker: accept on %s: %w", ln.Addr(), err)
 		}
 		delay = 0
+		s.stats.sockets.Add(1)
 		c := newConn(s, nc)
 		g.mu.Lock()
 		g.conns[c] = struct{}{}

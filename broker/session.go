@@ -380,6 +380,7 @@ func (s *Server) expireSession(ss *session) {
 	delete(s.sessions, ss.id)
 	ss.end()
 	s.mu.Unlock()
+	s.stats.expired.Add(1)
 	if will != nil {
 		// The session ends before the Will Delay Interval [MQTT-3.1.3-9].
 		s.publishWill(will)

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"math"
+	"runtime/metrics"
 	"strconv"
 	"time"
 )
@@ -25,29 +27,132 @@ func (s *Server) housekeeping(ctx context.Context) {
 	}
 }
 
+// loadTopics are the counters mosquitto reports moving averages of, under
+// $SYS/broker/load/.
+var loadTopics = [...]string{
+	"messages/received", "messages/sent",
+	"publish/dropped", "publish/received", "publish/sent",
+	"bytes/received", "bytes/sent",
+	"connections", "sockets",
+}
+
+// loadWindows are the averaging windows, in seconds, with their topic
+// suffixes.
+var loadWindows = [...]struct {
+	name string
+	secs float64
+}{{"1min", 60}, {"5min", 300}, {"15min", 900}}
+
+// sysLoad is the state behind $SYS/broker/load/ and heap/maximum.
+type sysLoad struct {
+	at      time.Time // when count was taken
+	count   [len(loadTopics)]int64
+	avg     [len(loadTopics)][len(loadWindows)]float64
+	heapMax uint64
+}
+
+// update folds the counts taken at now into the moving averages: each is a
+// rate per minute, averaged exponentially over its window, as a load
+// average is, so that a steady rate r per minute reads r in every window
+// once the window has passed.
+func (l *sysLoad) update(now time.Time, count [len(loadTopics)]int64) {
+	dt := now.Sub(l.at).Seconds()
+	if l.at.IsZero() || dt <= 0 {
+		l.at, l.count = now, count
+		return
+	}
+	for i := range count {
+		rate := float64(count[i]-l.count[i]) * 60 / dt
+		for j, w := range loadWindows {
+			keep := math.Exp(-dt / w.secs)
+			l.avg[i][j] = rate + keep*(l.avg[i][j]-rate)
+		}
+	}
+	l.at, l.count = now, count
+}
+
+// heapBytes returns the bytes of live and not yet swept heap objects, the
+// nearest Go has to mosquitto's heap/current.
+func heapBytes() uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
+}
+
+// storeCounts returns the messages the broker holds for its sessions,
+// queued or awaiting acknowledgement, with their payload bytes, and the
+// number awaiting acknowledgement.
+func (s *Server) storeCounts() (held, bytes, inflight int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ss := range s.sessions {
+		ss.mu.Lock()
+		held += int64(len(ss.queue) + len(ss.inflight))
+		bytes += int64(ss.queuedBytes)
+		for _, sm := range ss.inflight {
+			bytes += int64(len(sm.Msg.Payload))
+		}
+		inflight += int64(len(ss.inflight))
+		ss.mu.Unlock()
+	}
+	return held, bytes, inflight
+}
+
 // publishSys publishes the broker's counters as retained messages with
-// mosquitto's topic names.
+// mosquitto's topic names (mosquitto(8), BROKER STATUS).
 func (s *Server) publishSys() {
 	st := &s.stats
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	total := int64(s.sessionCount())
 	connected := st.connected.Load()
+	retained := int64(s.store.RetainedCount())
+	held, heldBytes, inflight := s.storeCounts()
+	held += retained // mosquitto's store holds retained messages too
+	heap := heapBytes()
+	l := &s.load
+	l.heapMax = max(l.heapMax, heap)
+	l.update(time.Now(), [len(loadTopics)]int64{
+		st.msgsReceived.Load(), st.msgsSent.Load(),
+		st.pubDrops.Load(), st.pubReceived.Load(), st.pubSent.Load(),
+		st.bytesReceived.Load(), st.bytesSent.Load(),
+		st.connects.Load(), st.sockets.Load(),
+	})
 	values := []struct{ topic, value string }{
 		{"$SYS/broker/version", "mqtool version " + s.opts.Version},
 		{"$SYS/broker/uptime", i64(int64(time.Since(s.start)/time.Second)) + " seconds"},
 		{"$SYS/broker/clients/connected", i64(connected)},
+		{"$SYS/broker/clients/active", i64(connected)},
 		{"$SYS/broker/clients/disconnected", i64(max(total-connected, 0))},
+		{"$SYS/broker/clients/inactive", i64(max(total-connected, 0))},
 		{"$SYS/broker/clients/total", i64(max(total, connected))},
 		{"$SYS/broker/clients/maximum", i64(st.maximum.Load())},
+		{"$SYS/broker/clients/expired", i64(st.expired.Load())},
 		{"$SYS/broker/messages/received", i64(st.msgsReceived.Load())},
 		{"$SYS/broker/messages/sent", i64(st.msgsSent.Load())},
+		{"$SYS/broker/messages/inflight", i64(inflight)},
+		{"$SYS/broker/messages/stored", i64(held)},
+		{"$SYS/broker/store/messages/count", i64(held)},
+		{"$SYS/broker/store/messages/bytes", i64(heldBytes)},
 		{"$SYS/broker/publish/messages/received", i64(st.pubReceived.Load())},
 		{"$SYS/broker/publish/messages/sent", i64(st.pubSent.Load())},
 		{"$SYS/broker/publish/messages/dropped", i64(st.pubDrops.Load())},
+		{"$SYS/broker/publish/bytes/received", i64(st.pubBytesReceived.Load())},
+		{"$SYS/broker/publish/bytes/sent", i64(st.pubBytesSent.Load())},
 		{"$SYS/broker/bytes/received", i64(st.bytesReceived.Load())},
 		{"$SYS/broker/bytes/sent", i64(st.bytesSent.Load())},
-		{"$SYS/broker/retained messages/count", i64(int64(s.store.RetainedCount()))},
+		{"$SYS/broker/retained messages/count", i64(retained)},
 		{"$SYS/broker/subscriptions/count", i64(int64(s.tree.len()))},
+		{"$SYS/broker/heap/current", strconv.FormatUint(heap, 10)},
+		{"$SYS/broker/heap/maximum", strconv.FormatUint(l.heapMax, 10)},
+	}
+	for i, t := range loadTopics {
+		for j, w := range loadWindows {
+			values = append(values, struct{ topic, value string }{
+				"$SYS/broker/load/" + t + "/" + w.name, strconv.FormatFloat(l.avg[i][j], 'f', 2, 64)})
+		}
 	}
 	for _, v := range values {
 		s.publish(&Message{Topic: v.topic, Payload: []byte(v.value), Retain: true}, nil)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,12 @@ func TestSys(t *testing.T) {
 	p := connected(t, addr, packet.V311, "sys-pub")
 	p.publish(&packet.Publish{Topic: "sys/keep", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("r")})
 	c.sync()
+	// A session that expires a second after its client leaves.
+	e := dial(t, addr, packet.V5)
+	cp := &packet.Connect{ClientID: "sys-expire"}
+	cp.Props.SetUint(packet.PropSessionExpiry, 1)
+	e.connect(cp)
+	e.nc.Close()
 	want := map[string]func(v string) bool{
 		"$SYS/broker/version":                   func(v string) bool { return strings.Contains(v, "test") },
 		"$SYS/broker/uptime":                    func(v string) bool { return strings.HasSuffix(v, " seconds") },
@@ -30,6 +37,30 @@ func TestSys(t *testing.T) {
 		"$SYS/broker/retained messages/count":   atLeast(1),
 		"$SYS/broker/subscriptions/count":       atLeast(1),
 		"$SYS/broker/publish/messages/received": atLeast(1),
+		"$SYS/broker/clients/active":            atLeast(2),
+		"$SYS/broker/clients/inactive":          atLeast(0),
+		"$SYS/broker/clients/expired":           atLeast(1),
+		"$SYS/broker/messages/inflight":         atLeast(0),
+		"$SYS/broker/messages/stored":           atLeast(1),
+		"$SYS/broker/store/messages/count":      atLeast(1),
+		"$SYS/broker/store/messages/bytes":      atLeast(0),
+		"$SYS/broker/publish/bytes/received":    atLeast(1),
+		"$SYS/broker/publish/bytes/sent":        atLeast(1),
+		"$SYS/broker/heap/current":              atLeast(1),
+		"$SYS/broker/heap/maximum":              atLeast(1),
+	}
+	for _, topic := range loadTopics {
+		for _, w := range loadWindows {
+			want["$SYS/broker/load/"+topic+"/"+w.name] = func(v string) bool {
+				x, err := strconv.ParseFloat(v, 64)
+				return err == nil && x >= 0 && strings.Count(v, ".") == 1 && len(v)-strings.Index(v, ".") == 3
+			}
+		}
+	}
+	// Something moves: messages arrive, so their load rises above zero.
+	want["$SYS/broker/load/messages/received/1min"] = func(v string) bool {
+		x, err := strconv.ParseFloat(v, 64)
+		return err == nil && x > 0
 	}
 	s := connected(t, addr, packet.V311, "sys-watch")
 	s.subscribe(1, sub("$SYS/#", 0))
@@ -53,4 +84,59 @@ func atLeast(n int64) func(string) bool {
 		x, err := strconv.ParseInt(v, 10, 64)
 		return err == nil && x >= n
 	}
+}
+
+// TestSysLoad checks the moving averages behind $SYS/broker/load/: rates
+// per minute, averaged exponentially over 1, 5 and 15 minutes.
+func TestSysLoad(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	counts := func(n int64) (c [len(loadTopics)]int64) {
+		for i := range c {
+			c[i] = n * int64(i+1)
+		}
+		return c
+	}
+	near := func(got, want float64) bool { return math.Abs(got-want) < 0.005 }
+	tests := []struct {
+		name  string
+		steps []time.Duration // after t0, with 600 more of the first counter each step
+		want  [len(loadWindows)]float64
+	}{
+		{"first count only sets the start", nil, [3]float64{0, 0, 0}},
+		{"one minute at 600 a minute", []time.Duration{time.Minute},
+			[3]float64{600 * (1 - math.Exp(-1)), 600 * (1 - math.Exp(-0.2)), 600 * (1 - math.Exp(-1.0/15))}},
+		{"the same in two half minutes", []time.Duration{30 * time.Second, time.Minute},
+			[3]float64{600 * (1 - math.Exp(-1)), 600 * (1 - math.Exp(-0.2)), 600 * (1 - math.Exp(-1.0/15))}},
+		{"no time passed", []time.Duration{0}, [3]float64{0, 0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var l sysLoad
+			l.update(t0, counts(0))
+			for _, d := range tt.steps {
+				l.update(t0.Add(d), counts(int64(d/time.Second)*10))
+			}
+			for j, w := range loadWindows {
+				if got := l.avg[0][j]; !near(got, tt.want[j]) {
+					t.Errorf("%s average = %.4f, want %.4f", w.name, got, tt.want[j])
+				}
+				// The other counters grew i+1 times as fast.
+				if got := l.avg[2][j]; !near(got, 3*tt.want[j]) {
+					t.Errorf("third counter's %s average = %.4f, want %.4f", w.name, got, 3*tt.want[j])
+				}
+			}
+		})
+	}
+	t.Run("a steady rate reads the rate in every window", func(t *testing.T) {
+		var l sysLoad
+		l.update(t0, counts(0))
+		for m := int64(1); m <= 24*60; m++ {
+			l.update(t0.Add(time.Duration(m)*time.Minute), counts(m*600))
+		}
+		for j, w := range loadWindows {
+			if got := l.avg[0][j]; !near(got, 600) {
+				t.Errorf("%s average after a day at 600 a minute = %.4f, want 600", w.name, got)
+			}
+		}
+	})
 }
