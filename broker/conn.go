@@ -155,6 +155,7 @@ func (c *conn) serve(ctx context.Context) {
 		p, err := packet.Read(c.br, c.version, c.s.opts.MaxPacketSize)
 		if err == nil {
 			c.s.stats.msgsReceived.Add(1)
+			c.logPacket(true, p)
 			err = c.handle(ctx, p)
 		}
 		if err != nil {
@@ -314,6 +315,13 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 			pr.SetString(packet.PropResponseInfo, "mqtool/response/"+id)
 		}
 	}
+	s.logf(LogInfo, "New client connected from %s as %s (p%d, c%d, k%d%s).",
+		c.remote, id, mosquittoLevel(c.version), b2i(cp.CleanStart), ka, userText(cp.Username))
+	if s.logPackets {
+		for _, line := range willLines(cp.Will) {
+			s.opts.Log(LogDebug, line)
+		}
+	}
 	c.enqueue(ack)
 	c.accepted.Store(true)
 	s.stats.connects.Add(1)
@@ -324,8 +332,6 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 			break
 		}
 	}
-	s.logf(LogInfo, "New client connected from %s as %s (p%d, c%d, k%d%s).",
-		c.remote, id, mosquittoLevel(c.version), b2i(cp.CleanStart), ka, userText(cp.Username))
 	ss.online(c, time.Now())
 	return true
 }
@@ -861,6 +867,7 @@ func (c *conn) fit(p packet.Packet) {
 
 // push appends p to the queue and starts the writer. c.wmu is held.
 func (c *conn) push(p packet.Packet) {
+	c.logPacket(false, p)
 	c.wq = append(c.wq, p)
 	if !c.writing {
 		c.writing = true

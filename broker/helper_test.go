@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -255,6 +256,13 @@ func (l *logs) log(_ LogLevel, msg string) {
 	l.mu.Lock()
 	l.lines = append(l.lines, msg)
 	l.mu.Unlock()
+}
+
+// snapshot returns the lines logged so far.
+func (l *logs) snapshot() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
 }
 
 func (l *logs) contains(s string) bool {

@@ -25,6 +25,10 @@ type Server struct {
 
 	load sysLoad // the housekeeping goroutine's only
 
+	// logPackets is set when the log takes LogDebug: every packet is
+	// logged as mosquitto -v does.
+	logPackets bool
+
 	mu       sync.Mutex
 	sessions map[string]*session
 	serving  int                // Serve calls running
@@ -54,6 +58,7 @@ func New(opts Options) *Server {
 		start:    time.Now(),
 		sessions: map[string]*session{},
 	}
+	s.logPackets = opts.Log != nil && opts.LogLevel >= LogDebug
 	s.restore()
 	return s
 }
@@ -204,6 +209,7 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, g *connGroup) erro
 		}
 		delay = 0
 		s.stats.sockets.Add(1)
+		s.logf(LogDebug, "New connection from %s on port %d.", nc.RemoteAddr(), listenerPort(ln.Addr()))
 		c := newConn(s, nc)
 		g.mu.Lock()
 		g.conns[c] = struct{}{}

@@ -29,6 +29,7 @@ const (
 type serveOptions struct {
 	addrs   []string // host:port to listen on
 	verbose bool
+	debug   bool
 	quiet   bool
 	broker  broker.Options
 }
@@ -37,7 +38,7 @@ func serveCommand(s *format.Streams) *cli.Command {
 	return &cli.Command{
 		Name:      "serve",
 		Usage:     "run an MQTT 3.1, 3.1.1 and 5.0 broker (anonymous, loopback by default)",
-		UsageText: "mqtool serve [-p PORT]... [--listen HOST:PORT]... [-v | -q] [limits]",
+		UsageText: "mqtool serve [-p PORT]... [--listen HOST:PORT]... [-v | --debug | -q] [limits]",
 		Flags: []cli.Flag{
 			&cli.IntSliceFlag{Name: "port", Aliases: []string{"p"}, Category: catListeners,
 				Usage: "listen on 127.0.0.1:`PORT`; repeatable (default: 1883 when no listener is given)"},
@@ -45,6 +46,8 @@ func serveCommand(s *format.Streams) *cli.Command {
 				Usage: "listen on `HOST:PORT`; port 0 picks a free port; repeatable (default: none)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catLogging,
 				Usage: "log connects, disconnects and subscribes, one line each"},
+			&cli.BoolFlag{Name: "debug", Category: catLogging,
+				Usage: "as -v, and log every packet received and sent, in mosquitto -v's words"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Category: catLogging,
 				Usage: "log nothing but errors, not even the listening lines"},
 			&cli.IntFlag{Name: "max-inflight-messages", Value: 20, Category: catLimits,
@@ -77,9 +80,9 @@ func serveCommand(s *format.Streams) *cli.Command {
 }
 
 func newServeOptions(c *cli.Context) (*serveOptions, error) {
-	o := &serveOptions{verbose: c.Bool("verbose"), quiet: c.Bool("quiet")}
-	if o.verbose && o.quiet {
-		return nil, usagef("serve", "-v and -q cannot be used together.")
+	o := &serveOptions{verbose: c.Bool("verbose"), debug: c.Bool("debug"), quiet: c.Bool("quiet")}
+	if (o.verbose || o.debug) && o.quiet {
+		return nil, usagef("serve", "-q cannot be used with -v or --debug.")
 	}
 	for _, p := range c.IntSlice("port") {
 		if p < 0 || p > 65535 {
@@ -163,6 +166,8 @@ func runServe(ctx context.Context, o *serveOptions, s *format.Streams) error {
 	o.broker.Version = version()
 	o.broker.LogLevel = broker.LogNotice
 	switch {
+	case o.debug:
+		o.broker.LogLevel = broker.LogDebug
 	case o.verbose:
 		o.broker.LogLevel = broker.LogInfo
 	case o.quiet:

@@ -148,7 +148,8 @@ func TestServeBadFlags(t *testing.T) {
 		want string
 	}{
 		{"unknown flag", []string{"-x"}, "Unknown option"},
-		{"verbose and quiet", []string{"-v", "-q"}, "-v and -q"},
+		{"verbose and quiet", []string{"-v", "-q"}, "-q cannot be used with -v"},
+		{"debug and quiet", []string{"--debug", "-q"}, "-q cannot be used with -v or --debug"},
 		{"port out of range", []string{"-p", "70000"}, "Invalid port"},
 		{"listen without port", []string{"--listen", "localhost"}, "HOST:PORT"},
 		{"keepalive 0", []string{"--max-keepalive", "0"}, "--max-keepalive"},
@@ -223,5 +224,38 @@ func TestServeOptions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestServeDebug(t *testing.T) {
+	stderr, cancel, code := runServeMain(t, "--listen", "127.0.0.1:0", "--debug")
+	addr := waitReady(t, stderr, 1)[0]
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := packet.Write(nc, &packet.Connect{Version: packet.V311, ClientID: "debug-test", CleanStart: true}, packet.V311); err != nil {
+		t.Fatal(err)
+	}
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if p, err := packet.Read(nc, packet.V311, 0); err != nil || p.Type() != packet.CONNACK {
+		t.Fatalf("Read after CONNECT = %v, %v, want CONNACK", p, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(stderr.String(), ": Sending CONNACK to debug-test (0, 0)\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("--debug did not log the CONNACK; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Errorf("exit code %d after stop, want 0", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not stop within 5s of cancel")
 	}
 }

@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName mqtool -ScriptBlock {
     $children['|man'] = 'man'
     $children['|version'] = 'version'
     $flags[''] = @('--version', '--help')
-    $flags['serve'] = @('--port', '-p', '--listen', '--verbose', '-v', '--quiet', '-q', '--max-inflight-messages', '--max-queued-messages', '--max-queued-bytes', '--max-packet-size', '--max-keepalive', '--max-qos', '--sys-interval', '--help')
+    $flags['serve'] = @('--port', '-p', '--listen', '--verbose', '-v', '--debug', '--quiet', '-q', '--max-inflight-messages', '--max-queued-messages', '--max-queued-bytes', '--max-packet-size', '--max-keepalive', '--max-qos', '--sys-interval', '--help')
     $values['serve|--port'] = 'value'
     $values['serve|-p'] = 'value'
     $values['serve|--listen'] = 'value'

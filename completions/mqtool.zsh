@@ -47,6 +47,7 @@ _mqtool_serve() {
         '*--listen=[listen on HOST\:PORT; port 0 picks a free port; repeatable (default\: none)]:listen: ' \
         '(--verbose -v)--verbose[log connects, disconnects and subscribes, one line each]' \
         '(--verbose -v)-v[log connects, disconnects and subscribes, one line each]' \
+        '--debug[as -v, and log every packet received and sent, in mosquitto -v'\''s words]' \
         '(--quiet -q)--quiet[log nothing but errors, not even the listening lines]' \
         '(--quiet -q)-q[log nothing but errors, not even the listening lines]' \
         '--max-inflight-messages=[outgoing QoS 1 and 2 messages in flight per client, N messages; 0 = no limit]:max-inflight-messages: ' \

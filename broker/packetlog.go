@@ -1,0 +1,108 @@
+package broker
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/mqtool/mqtool/packet"
+)
+
+// packetLines returns how mosquitto 2.0's -v log shows p, received from or
+// sent to the client id, one string per log line; nil for packets it does
+// not log this way (CONNECT, which gets "New client connected").
+func packetLines(received bool, id string, p packet.Packet) []string {
+	if received {
+		switch p := p.(type) {
+		case *packet.Publish:
+			return []string{fmt.Sprintf("Received PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
+				id, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload))}
+		case *packet.Puback:
+			return []string{fmt.Sprintf("Received PUBACK from %s (Mid: %d, RC:%d)", id, p.PacketID, byte(p.ReasonCode))}
+		case *packet.Pubrec:
+			return []string{fmt.Sprintf("Received PUBREC from %s (Mid: %d)", id, p.PacketID)}
+		case *packet.Pubrel:
+			return []string{fmt.Sprintf("Received PUBREL from %s (Mid: %d)", id, p.PacketID)}
+		case *packet.Pubcomp:
+			return []string{fmt.Sprintf("Received PUBCOMP from %s (Mid: %d, RC:%d)", id, p.PacketID, byte(p.ReasonCode))}
+		case *packet.Subscribe:
+			lines := []string{"Received SUBSCRIBE from " + id}
+			for _, s := range p.Subscriptions {
+				lines = append(lines, fmt.Sprintf("\t%s (QoS %d)", s.Filter, s.QoS))
+			}
+			return lines
+		case *packet.Unsubscribe:
+			lines := []string{"Received UNSUBSCRIBE from " + id}
+			for _, f := range p.Filters {
+				lines = append(lines, "\t"+f)
+			}
+			return lines
+		case *packet.Pingreq:
+			return []string{"Received PINGREQ from " + id}
+		case *packet.Disconnect:
+			return []string{"Received DISCONNECT from " + id}
+		case *packet.Auth:
+			return []string{fmt.Sprintf("Received AUTH from %s (rc%d, %s)", id, byte(p.ReasonCode), p.Props.AuthMethod)}
+		}
+		return nil
+	}
+	switch p := p.(type) {
+	case *packet.Connack:
+		return []string{fmt.Sprintf("Sending CONNACK to %s (%d, %d)", id, b2i(p.SessionPresent), byte(p.ReasonCode))}
+	case *packet.Publish:
+		return []string{fmt.Sprintf("Sending PUBLISH to %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
+			id, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload))}
+	case *packet.Puback:
+		return []string{fmt.Sprintf("Sending PUBACK to %s (m%d, rc%d)", id, p.PacketID, byte(p.ReasonCode))}
+	case *packet.Pubrec:
+		return []string{fmt.Sprintf("Sending PUBREC to %s (m%d, rc%d)", id, p.PacketID, byte(p.ReasonCode))}
+	case *packet.Pubrel:
+		return []string{fmt.Sprintf("Sending PUBREL to %s (m%d)", id, p.PacketID)}
+	case *packet.Pubcomp:
+		return []string{fmt.Sprintf("Sending PUBCOMP to %s (m%d)", id, p.PacketID)}
+	case *packet.Suback:
+		return []string{"Sending SUBACK to " + id}
+	case *packet.Unsuback:
+		return []string{"Sending UNSUBACK to " + id}
+	case *packet.Pingresp:
+		return []string{"Sending PINGRESP to " + id}
+	case *packet.Disconnect:
+		return []string{fmt.Sprintf("Sending DISCONNECT to %s (rc%d)", id, byte(p.ReasonCode))}
+	case *packet.Auth:
+		return []string{fmt.Sprintf("Sending AUTH to %s (rc%d, %s)", id, byte(p.ReasonCode), p.Props.AuthMethod)}
+	}
+	return nil
+}
+
+// logPacket logs p as mosquitto -v does, when the server logs packets.
+func (c *conn) logPacket(received bool, p packet.Packet) {
+	if !c.s.logPackets {
+		return
+	}
+	id := c.clientID
+	if id == "" {
+		id = c.remote
+	}
+	for _, line := range packetLines(received, id, p) {
+		c.s.opts.Log(LogDebug, line)
+	}
+}
+
+// willLine returns mosquitto's log lines for the will of a CONNECT.
+func willLines(w *packet.Will) []string {
+	if w == nil {
+		return []string{"No will message specified."}
+	}
+	return []string{
+		fmt.Sprintf("Will message specified (%d bytes) (r%d, q%d).", len(w.Payload), b2i(w.Retain), w.QoS),
+		"\t" + w.Topic,
+	}
+}
+
+// listenerPort returns the port of a listener's address for mosquitto's
+// "New connection from ... on port N.", 0 when it has none.
+func listenerPort(a net.Addr) int {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.Port
+	}
+	return 0
+}
