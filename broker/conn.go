@@ -155,7 +155,9 @@ func (c *conn) serve(ctx context.Context) {
 		p, err := packet.Read(c.br, c.version, c.s.opts.MaxPacketSize)
 		if err == nil {
 			c.s.stats.msgsReceived.Add(1)
-			c.logPacket(true, p)
+			if c.s.logPackets {
+				c.logPacket(true, p)
+			}
 			err = c.handle(ctx, p)
 		}
 		if err != nil {
@@ -867,7 +869,9 @@ func (c *conn) fit(p packet.Packet) {
 
 // push appends p to the queue and starts the writer. c.wmu is held.
 func (c *conn) push(p packet.Packet) {
-	c.logPacket(false, p)
+	if c.s.logPackets {
+		c.logPacket(false, p)
+	}
 	c.wq = append(c.wq, p)
 	if !c.writing {
 		c.writing = true

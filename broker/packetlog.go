@@ -73,11 +73,8 @@ func packetLines(received bool, id string, p packet.Packet) []string {
 	return nil
 }
 
-// logPacket logs p as mosquitto -v does, when the server logs packets.
+// logPacket logs p as mosquitto -v does; the caller checks s.logPackets.
 func (c *conn) logPacket(received bool, p packet.Packet) {
-	if !c.s.logPackets {
-		return
-	}
 	id := c.clientID
 	if id == "" {
 		id = c.remote
