@@ -43,6 +43,7 @@ type conn struct {
 
 	version   packet.Version
 	clientID  string
+	connectID string // the client id CONNECT asked for, for the packet log
 	username  string
 	sess      *session
 	keepAlive time.Duration // read deadline: 1.5 times the keep alive
@@ -222,6 +223,7 @@ func (c *conn) logDebug(format string, args ...any) { c.s.logf(LogDebug, format,
 
 // connect handles CONNECT; it reports whether the client was accepted.
 func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
+	c.connectID = cp.ClientID
 	s := c.s
 	c.version = cp.Version
 	v5 := c.version == packet.V5
@@ -664,6 +666,9 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 			c.aliasIn[a] = topic
 		}
 	}
+	if s.logPackets {
+		c.logPublish(true, p, topic)
+	}
 	if p.QoS == packet.ExactlyOnce {
 		// The id is held from here, not only once the message is routed,
 		// so that the same PUBLISH re-sent on a connection that took this
@@ -793,6 +798,9 @@ func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time) bool {
 			return false
 		}
 		c.wq0++
+	}
+	if c.s.logPackets {
+		c.logPublish(false, p, m.Topic)
 	}
 	if c.aliasMaxOut > 0 {
 		if a, ok := c.aliasOut[m.Topic]; ok {

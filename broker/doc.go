@@ -15,6 +15,7 @@
 // Lock order (a lock may be taken while holding the ones before it, never
 // the other way round):
 //
+//	Server.sysMu    one $SYS round (publishSys)
 //	Server.mu       the session table and lifecycle flags
 //	session.mu      one session's subscriptions, inflight and queued messages
 //	conn.wmu        one connection's outbound packet queue

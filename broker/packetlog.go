@@ -8,14 +8,14 @@ import (
 )
 
 // packetLines returns how mosquitto 2.0's -v log shows p, received from or
-// sent to the client id, one string per log line; nil for packets it does
-// not log this way (CONNECT, which gets "New client connected").
-func packetLines(received bool, id string, p packet.Packet) []string {
+// sent to the client id at protocol level v, one string per log line; nil
+// for packets it does not log this way (CONNECT, which gets "New client
+// connected").
+func packetLines(received bool, v packet.Version, id string, p packet.Packet) []string {
 	if received {
 		switch p := p.(type) {
 		case *packet.Publish:
-			return []string{fmt.Sprintf("Received PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
-				id, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload))}
+			return []string{publishLine(true, id, p, p.Topic)}
 		case *packet.Puback:
 			return []string{fmt.Sprintf("Received PUBACK from %s (Mid: %d, RC:%d)", id, p.PacketID, byte(p.ReasonCode))}
 		case *packet.Pubrec:
@@ -47,10 +47,13 @@ func packetLines(received bool, id string, p packet.Packet) []string {
 	}
 	switch p := p.(type) {
 	case *packet.Connack:
-		return []string{fmt.Sprintf("Sending CONNACK to %s (%d, %d)", id, b2i(p.SessionPresent), byte(p.ReasonCode))}
+		rc := byte(p.ReasonCode)
+		if v != packet.V5 {
+			rc = p.ReasonCode.ConnackV3() // what the wire carries
+		}
+		return []string{fmt.Sprintf("Sending CONNACK to %s (%d, %d)", id, b2i(p.SessionPresent), rc)}
 	case *packet.Publish:
-		return []string{fmt.Sprintf("Sending PUBLISH to %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
-			id, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload))}
+		return []string{publishLine(false, id, p, p.Topic)}
 	case *packet.Puback:
 		return []string{fmt.Sprintf("Sending PUBACK to %s (m%d, rc%d)", id, p.PacketID, byte(p.ReasonCode))}
 	case *packet.Pubrec:
@@ -73,15 +76,47 @@ func packetLines(received bool, id string, p packet.Packet) []string {
 	return nil
 }
 
-// logPacket logs p as mosquitto -v does; the caller checks s.logPackets.
-func (c *conn) logPacket(received bool, p packet.Packet) {
-	id := c.clientID
-	if id == "" {
-		id = c.remote
+// publishLine is mosquitto's log line for PUBLISH p on topic, which is the
+// topic name even when p carries a Topic Alias instead.
+func publishLine(received bool, id string, p *packet.Publish, topic string) string {
+	verb := "Sending PUBLISH to"
+	if received {
+		verb = "Received PUBLISH from"
 	}
-	for _, line := range packetLines(received, id, p) {
+	return fmt.Sprintf("%s %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
+		verb, id, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, topic, len(p.Payload))
+}
+
+// logName is the client as the packet log names it: its client id, else
+// the one its CONNECT asked for, else its address without the port, as
+// mosquitto does.
+func (c *conn) logName() string {
+	switch {
+	case c.clientID != "":
+		return c.clientID
+	case c.connectID != "":
+		return c.connectID
+	}
+	if host, _, err := net.SplitHostPort(c.remote); err == nil {
+		return host
+	}
+	return c.remote
+}
+
+// logPacket logs p as mosquitto -v does; the caller checks s.logPackets.
+// PUBLISH is logged by logPublish, which knows the topic behind an alias.
+func (c *conn) logPacket(received bool, p packet.Packet) {
+	if _, ok := p.(*packet.Publish); ok {
+		return
+	}
+	for _, line := range packetLines(received, c.version, c.logName(), p) {
 		c.s.opts.Log(LogDebug, line)
 	}
+}
+
+// logPublish logs PUBLISH p on topic; the caller checks s.logPackets.
+func (c *conn) logPublish(received bool, p *packet.Publish, topic string) {
+	c.s.opts.Log(LogDebug, publishLine(received, c.logName(), p, topic))
 }
 
 // willLine returns mosquitto's log lines for the will of a CONNECT.

@@ -23,7 +23,8 @@ type Server struct {
 
 	wg sync.WaitGroup // connection, write and housekeeping goroutines
 
-	load sysLoad // the housekeeping goroutine's only
+	sysMu sync.Mutex // held by publishSys: two housekeeping goroutines may overlap as Serve restarts
+	load  sysLoad    // guarded by sysMu
 
 	// logPackets is set when the log takes LogDebug: every packet is
 	// logged as mosquitto -v does.

@@ -23,6 +23,10 @@ type Message struct {
 	// lifetime is a will's Message Expiry Interval, which runs from when
 	// the will is published; publishWill sets Expires from it.
 	lifetime time.Duration
+	// counted is the last $SYS round that counted m in the message store
+	// (accessed atomically), so a message held by several sessions and
+	// as retained counts once.
+	counted uint32
 }
 
 // expired reports whether m's Message Expiry Interval has passed at now.
@@ -108,6 +112,9 @@ type Store interface {
 	// Retained calls fn for each retained message whose topic matches
 	// filter until fn returns false.
 	Retained(filter string, fn func(m *Message) bool) error
+	// EachRetained calls fn for every retained message, $ topics
+	// included, in no order, until fn returns false.
+	EachRetained(fn func(m *Message) bool) error
 	RetainedCount() int
 
 	Close() error

@@ -246,6 +246,22 @@ func (s *MemoryStore) Retained(filter string, fn func(m *Message) bool) error {
 	return nil
 }
 
+// EachRetained implements Store.
+func (s *MemoryStore) EachRetained(fn func(m *Message) bool) error {
+	s.mu.Lock()
+	all := make([]*Message, 0, len(s.retained))
+	for _, m := range s.retained {
+		all = append(all, m)
+	}
+	s.mu.Unlock()
+	for _, m := range all {
+		if !fn(m) {
+			break
+		}
+	}
+	return nil
+}
+
 // RetainedCount implements Store.
 func (s *MemoryStore) RetainedCount() int {
 	s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime/metrics"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,12 +44,15 @@ var loadWindows = [...]struct {
 	secs float64
 }{{"1min", 60}, {"5min", 300}, {"15min", 900}}
 
-// sysLoad is the state behind $SYS/broker/load/ and heap/maximum.
+// sysLoad is the state behind $SYS/broker/load/, heap/maximum and the
+// store count; publishSys holds Server.sysMu while it uses it.
 type sysLoad struct {
 	at      time.Time // when count was taken
 	count   [len(loadTopics)]int64
 	avg     [len(loadTopics)][len(loadWindows)]float64
+	ready   bool // avg has been computed once: mosquitto waits for two samples
 	heapMax uint64
+	round   uint32 // of the store count, for Message.counted
 }
 
 // update folds the counts taken at now into the moving averages: each is a
@@ -56,10 +60,13 @@ type sysLoad struct {
 // average is, so that a steady rate r per minute reads r in every window
 // once the window has passed.
 func (l *sysLoad) update(now time.Time, count [len(loadTopics)]int64) {
-	dt := now.Sub(l.at).Seconds()
-	if l.at.IsZero() || dt <= 0 {
+	if l.at.IsZero() {
 		l.at, l.count = now, count
 		return
+	}
+	dt := now.Sub(l.at).Seconds()
+	if dt <= 0 {
+		return // the counts in between go into the next update
 	}
 	for i := range count {
 		rate := float64(count[i]-l.count[i]) * 60 / dt
@@ -68,7 +75,7 @@ func (l *sysLoad) update(now time.Time, count [len(loadTopics)]int64) {
 			l.avg[i][j] = rate + keep*(l.avg[i][j]-rate)
 		}
 	}
-	l.at, l.count = now, count
+	l.at, l.count, l.ready = now, count, true
 }
 
 // heapBytes returns the bytes of live and not yet swept heap objects, the
@@ -82,37 +89,53 @@ func heapBytes() uint64 {
 	return sample[0].Value.Uint64()
 }
 
-// storeCounts returns the messages the broker holds for its sessions,
-// queued or awaiting acknowledgement, with their payload bytes, and the
-// number awaiting acknowledgement.
-func (s *Server) storeCounts() (held, bytes, inflight int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, ss := range s.sessions {
-		ss.mu.Lock()
-		held += int64(len(ss.queue) + len(ss.inflight))
-		bytes += int64(ss.queuedBytes)
-		for _, sm := range ss.inflight {
-			bytes += int64(len(sm.Msg.Payload))
+// storeCounts returns mosquitto's message store figures: the messages
+// held, retained or queued or awaiting acknowledgement for a session, each
+// counted once however many sessions hold it, with their payload bytes.
+// The session table is locked only to copy it.
+func (s *Server) storeCounts(l *sysLoad) (held, bytes int64) {
+	l.round++
+	count := func(m *Message) {
+		if atomic.SwapUint32(&m.counted, l.round) != l.round {
+			held++
+			bytes += int64(len(m.Payload))
 		}
-		inflight += int64(len(ss.inflight))
+	}
+	if err := s.store.EachRetained(func(m *Message) bool { count(m); return true }); err != nil {
+		s.logf(LogError, "Error: counting retained messages: %v", err)
+	}
+	s.mu.Lock()
+	sessions := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range sessions {
+		ss.mu.Lock()
+		for _, sm := range ss.queue {
+			count(sm.Msg)
+		}
+		for _, sm := range ss.inflight {
+			count(sm.Msg)
+		}
 		ss.mu.Unlock()
 	}
-	return held, bytes, inflight
+	return held, bytes
 }
 
 // publishSys publishes the broker's counters as retained messages with
 // mosquitto's topic names (mosquitto(8), BROKER STATUS).
 func (s *Server) publishSys() {
+	s.sysMu.Lock()
+	defer s.sysMu.Unlock()
 	st := &s.stats
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	total := int64(s.sessionCount())
 	connected := st.connected.Load()
 	retained := int64(s.store.RetainedCount())
-	held, heldBytes, inflight := s.storeCounts()
-	held += retained // mosquitto's store holds retained messages too
-	heap := heapBytes()
 	l := &s.load
+	held, heldBytes := s.storeCounts(l)
+	heap := heapBytes()
 	l.heapMax = max(l.heapMax, heap)
 	l.update(time.Now(), [len(loadTopics)]int64{
 		st.msgsReceived.Load(), st.msgsSent.Load(),
@@ -132,7 +155,6 @@ func (s *Server) publishSys() {
 		{"$SYS/broker/clients/expired", i64(st.expired.Load())},
 		{"$SYS/broker/messages/received", i64(st.msgsReceived.Load())},
 		{"$SYS/broker/messages/sent", i64(st.msgsSent.Load())},
-		{"$SYS/broker/messages/inflight", i64(inflight)},
 		{"$SYS/broker/messages/stored", i64(held)},
 		{"$SYS/broker/store/messages/count", i64(held)},
 		{"$SYS/broker/store/messages/bytes", i64(heldBytes)},
@@ -145,11 +167,15 @@ func (s *Server) publishSys() {
 		{"$SYS/broker/bytes/sent", i64(st.bytesSent.Load())},
 		{"$SYS/broker/retained messages/count", i64(retained)},
 		{"$SYS/broker/subscriptions/count", i64(int64(s.tree.len()))},
+		{"$SYS/broker/shared_subscriptions/count", i64(int64(s.tree.sharedLen()))},
 		{"$SYS/broker/heap/current", strconv.FormatUint(heap, 10)},
 		{"$SYS/broker/heap/maximum", strconv.FormatUint(l.heapMax, 10)},
 	}
 	for i, t := range loadTopics {
 		for j, w := range loadWindows {
+			if !l.ready {
+				break
+			}
 			values = append(values, struct{ topic, value string }{
 				"$SYS/broker/load/" + t + "/" + w.name, strconv.FormatFloat(l.avg[i][j], 'f', 2, 64)})
 		}

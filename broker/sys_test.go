@@ -13,7 +13,7 @@ import (
 func TestSys(t *testing.T) {
 	addr, _ := startServer(t, Options{SysInterval: 100 * time.Millisecond, Version: "test"})
 	c := connected(t, addr, packet.V311, "sys")
-	c.subscribe(1, sub("sys/keep", 0))
+	c.subscribe(1, sub("sys/keep", 0), sub("$share/g/sys/shared", 0))
 	p := connected(t, addr, packet.V311, "sys-pub")
 	p.publish(&packet.Publish{Topic: "sys/keep", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("r")})
 	c.sync()
@@ -24,30 +24,30 @@ func TestSys(t *testing.T) {
 	e.connect(cp)
 	e.nc.Close()
 	want := map[string]func(v string) bool{
-		"$SYS/broker/version":                   func(v string) bool { return strings.Contains(v, "test") },
-		"$SYS/broker/uptime":                    func(v string) bool { return strings.HasSuffix(v, " seconds") },
-		"$SYS/broker/clients/connected":         atLeast(2),
-		"$SYS/broker/clients/total":             atLeast(2),
-		"$SYS/broker/clients/maximum":           atLeast(2),
-		"$SYS/broker/messages/received":         atLeast(4),
-		"$SYS/broker/messages/sent":             atLeast(4),
-		"$SYS/broker/publish/messages/dropped":  atLeast(0),
-		"$SYS/broker/bytes/received":            atLeast(10),
-		"$SYS/broker/bytes/sent":                atLeast(10),
-		"$SYS/broker/retained messages/count":   atLeast(1),
-		"$SYS/broker/subscriptions/count":       atLeast(1),
-		"$SYS/broker/publish/messages/received": atLeast(1),
-		"$SYS/broker/clients/active":            atLeast(2),
-		"$SYS/broker/clients/inactive":          atLeast(0),
-		"$SYS/broker/clients/expired":           atLeast(1),
-		"$SYS/broker/messages/inflight":         atLeast(0),
-		"$SYS/broker/messages/stored":           atLeast(1),
-		"$SYS/broker/store/messages/count":      atLeast(1),
-		"$SYS/broker/store/messages/bytes":      atLeast(0),
-		"$SYS/broker/publish/bytes/received":    atLeast(1),
-		"$SYS/broker/publish/bytes/sent":        atLeast(1),
-		"$SYS/broker/heap/current":              atLeast(1),
-		"$SYS/broker/heap/maximum":              atLeast(1),
+		"$SYS/broker/version":                    func(v string) bool { return strings.Contains(v, "test") },
+		"$SYS/broker/uptime":                     func(v string) bool { return strings.HasSuffix(v, " seconds") },
+		"$SYS/broker/clients/connected":          atLeast(2),
+		"$SYS/broker/clients/total":              atLeast(2),
+		"$SYS/broker/clients/maximum":            atLeast(2),
+		"$SYS/broker/messages/received":          atLeast(4),
+		"$SYS/broker/messages/sent":              atLeast(4),
+		"$SYS/broker/publish/messages/dropped":   atLeast(0),
+		"$SYS/broker/bytes/received":             atLeast(10),
+		"$SYS/broker/bytes/sent":                 atLeast(10),
+		"$SYS/broker/retained messages/count":    atLeast(1),
+		"$SYS/broker/subscriptions/count":        atLeast(1),
+		"$SYS/broker/publish/messages/received":  atLeast(1),
+		"$SYS/broker/clients/active":             atLeast(2),
+		"$SYS/broker/clients/inactive":           atLeast(0),
+		"$SYS/broker/clients/expired":            atLeast(1),
+		"$SYS/broker/shared_subscriptions/count": atLeast(1),
+		"$SYS/broker/messages/stored":            atLeast(1),
+		"$SYS/broker/store/messages/count":       atLeast(1),
+		"$SYS/broker/store/messages/bytes":       atLeast(0),
+		"$SYS/broker/publish/bytes/received":     atLeast(1),
+		"$SYS/broker/publish/bytes/sent":         atLeast(1),
+		"$SYS/broker/heap/current":               atLeast(1),
+		"$SYS/broker/heap/maximum":               atLeast(1),
 	}
 	for _, topic := range loadTopics {
 		for _, w := range loadWindows {
@@ -97,24 +97,28 @@ func TestSysLoad(t *testing.T) {
 		return c
 	}
 	near := func(got, want float64) bool { return math.Abs(got-want) < 0.005 }
+	type step struct {
+		at time.Duration // after t0
+		n  int64         // the first counter's total then
+	}
+	oneMinute := [3]float64{600 * (1 - math.Exp(-1)), 600 * (1 - math.Exp(-0.2)), 600 * (1 - math.Exp(-1.0/15))}
 	tests := []struct {
 		name  string
-		steps []time.Duration // after t0, with 600 more of the first counter each step
+		steps []step
 		want  [len(loadWindows)]float64
 	}{
 		{"first count only sets the start", nil, [3]float64{0, 0, 0}},
-		{"one minute at 600 a minute", []time.Duration{time.Minute},
-			[3]float64{600 * (1 - math.Exp(-1)), 600 * (1 - math.Exp(-0.2)), 600 * (1 - math.Exp(-1.0/15))}},
-		{"the same in two half minutes", []time.Duration{30 * time.Second, time.Minute},
-			[3]float64{600 * (1 - math.Exp(-1)), 600 * (1 - math.Exp(-0.2)), 600 * (1 - math.Exp(-1.0/15))}},
-		{"no time passed", []time.Duration{0}, [3]float64{0, 0, 0}},
+		{"one minute at 600 a minute", []step{{time.Minute, 600}}, oneMinute},
+		{"the same in two half minutes", []step{{30 * time.Second, 300}, {time.Minute, 600}}, oneMinute},
+		{"no time passed", []step{{0, 0}}, [3]float64{0, 0, 0}},
+		{"counts at no time passed go into the next update", []step{{0, 250}, {time.Minute, 600}}, oneMinute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var l sysLoad
 			l.update(t0, counts(0))
-			for _, d := range tt.steps {
-				l.update(t0.Add(d), counts(int64(d/time.Second)*10))
+			for _, st := range tt.steps {
+				l.update(t0.Add(st.at), counts(st.n))
 			}
 			for j, w := range loadWindows {
 				if got := l.avg[0][j]; !near(got, tt.want[j]) {
@@ -139,4 +143,30 @@ func TestSysLoad(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSysStoreCount checks $SYS/broker/store/messages/count and bytes: a
+// message queued for two sessions, and one both retained and queued, count
+// once each, as in mosquitto's message store.
+func TestSysStoreCount(t *testing.T) {
+	addr, s := startServer(t, Options{})
+	for _, id := range []string{"dur1", "dur2"} {
+		c := dial(t, addr, packet.V311)
+		c.connect(&packet.Connect{ClientID: id})
+		c.subscribe(1, sub("x/#", 1))
+		c.send(&packet.Disconnect{})
+		c.closed()
+		waitFor(t, id+" offline", func() bool { return sessionOffline(t, addr, id) })
+	}
+	p := connected(t, addr, packet.V311, "store-pub")
+	p.publish(&packet.Publish{Topic: "x/r", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("rr")})
+	p.publish(&packet.Publish{Topic: "x/y", QoS: 1, PacketID: 2, Payload: []byte("12345")})
+	for round := 1; round <= 2; round++ {
+		s.sysMu.Lock()
+		held, bytes := s.storeCounts(&s.load)
+		s.sysMu.Unlock()
+		if held != 2 || bytes != 7 {
+			t.Errorf("round %d: store count %d messages, %d bytes; want 2 and 7", round, held, bytes)
+		}
+	}
 }

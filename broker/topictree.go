@@ -12,9 +12,10 @@ import (
 // children in a map and separate slots for the '+' and '#' wildcards, so a
 // match walks at most three branches per level.
 type topicTree struct {
-	mu    sync.RWMutex
-	root  node
-	count int // subscriptions, shared ones included
+	mu     sync.RWMutex
+	root   node
+	count  int // subscriptions, shared ones included
+	shares int // shared subscriptions
 }
 
 type node struct {
@@ -113,6 +114,7 @@ func (t *topicTree) add(sess *session, sub Subscription) bool {
 	}
 	g.members = append(g.members, shareMember{sess, sub})
 	t.count++
+	t.shares++
 	return false
 }
 
@@ -169,6 +171,9 @@ func (t *topicTree) remove(sess *session, filter string) bool {
 		return false
 	}
 	t.count--
+	if group != "" {
+		t.shares--
+	}
 	for i := len(levels) - 1; i >= 0; i-- {
 		child, parent := path[i+1], path[i]
 		if !child.empty() {
@@ -251,4 +256,11 @@ func (t *topicTree) len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.count
+}
+
+// sharedLen returns the number of shared subscriptions.
+func (t *topicTree) sharedLen() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.shares
 }
