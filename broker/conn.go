@@ -288,10 +288,7 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 		c.willDelay = cp.Will.Props.WillDelay
 	}
 
-	ss, present := s.takeSession(c, id, cp.CleanStart, expiry)
-	c.sess = ss
-
-	ack := &packet.Connack{SessionPresent: present}
+	ack := &packet.Connack{}
 	if v5 {
 		pr := &ack.Props
 		if assigned {
@@ -319,26 +316,41 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 			pr.SetString(packet.PropResponseInfo, "mqtool/response/"+id)
 		}
 	}
-	s.logf(LogInfo, "New client connected from %s as %s (p%d, c%d, k%d%s).",
-		c.remote, id, mosquittoLevel(c.version), b2i(cp.CleanStart), ka, userText(cp.Username))
-	if s.logPackets {
-		for _, line := range willLines(cp.Will) {
-			s.opts.Log(LogDebug, line)
+	// The CONNACK is queued and c attached to its session in one step
+	// with taking the session over: a CONNECT with the same client id
+	// that comes in as soon as this CONNACK is out must find c there to
+	// close it.
+	s.takeSession(c, id, cp.CleanStart, expiry, func(ss *session, present bool) {
+		c.sess = ss
+		ack.SessionPresent = present
+		s.logf(LogInfo, "New client connected from %s as %s (p%d, c%d, k%d%s).",
+			c.remote, id, mosquittoLevel(c.version), b2i(cp.CleanStart), ka, userText(cp.Username))
+		if s.logPackets {
+			for _, line := range willLines(cp.Will) {
+				s.opts.Log(LogDebug, line)
+			}
 		}
-	}
-	c.enqueue(ack)
-	c.accepted.Store(true)
-	s.stats.connects.Add(1)
-	n := s.stats.connected.Add(1)
-	for {
-		m := s.stats.maximum.Load()
-		if n <= m || s.stats.maximum.CompareAndSwap(m, n) {
-			break
+		c.enqueue(ack)
+		if afterConnackHook != nil {
+			afterConnackHook()
 		}
-	}
-	ss.online(c, time.Now())
+		c.accepted.Store(true)
+		s.stats.connects.Add(1)
+		n := s.stats.connected.Add(1)
+		for {
+			m := s.stats.maximum.Load()
+			if n <= m || s.stats.maximum.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		ss.online(c, time.Now())
+	})
 	return true
 }
+
+// afterConnackHook, when set by a test, runs once a CONNACK is queued,
+// before the connection owns its session.
+var afterConnackHook func()
 
 // mosquittoLevel is the protocol number mosquitto's log shows: p1 for 3.1,
 // p2 for 3.1.1, p5 for 5.0.
@@ -366,10 +378,11 @@ func userText(u string) string {
 	return ", u'" + u + "'"
 }
 
-// takeSession finds or creates the session for id and makes c its owner;
-// an existing connection is taken over: v5 clients get DISCONNECT 0x8E
-// [MQTT-3.1.4-3]. It reports whether an existing session was resumed.
-func (s *Server) takeSession(c *conn, id string, clean bool, expiry uint32) (*session, bool) {
+// takeSession finds or creates the session for id and takes it from the
+// connection that has it, which is closed: v5 clients get DISCONNECT 0x8E
+// [MQTT-3.1.4-3]. Then, with the session table still locked, attach makes
+// c the owner; present reports whether an existing session was resumed.
+func (s *Server) takeSession(c *conn, id string, clean bool, expiry uint32, attach func(ss *session, present bool)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ss *session
@@ -421,7 +434,7 @@ func (s *Server) takeSession(c *conn, id string, clean bool, expiry uint32) (*se
 			s.publishWill(will)
 		}()
 	}
-	return ss, present
+	attach(ss, present)
 }
 
 // takeover closes c because another connection took its client id.

@@ -241,3 +241,24 @@ func TestKeepAlive(t *testing.T) {
 		})
 	}
 }
+
+// TestTakeoverRightAfterConnack checks that a CONNECT with the same client
+// id sent as soon as the first connection has its CONNACK closes the first
+// connection: the CONNACK and the session's owner change together. The
+// broker is held up right after queueing each CONNACK, so that the second
+// CONNECT arrives in that moment.
+func TestTakeoverRightAfterConnack(t *testing.T) {
+	afterConnackHook = func() { time.Sleep(20 * time.Millisecond) }
+	t.Cleanup(func() { afterConnackHook = nil })
+	addr, _ := startServer(t, Options{})
+	for _, clean := range []bool{true, false} {
+		first := dial(t, addr, packet.V311)
+		first.connect(&packet.Connect{ClientID: "quick", CleanStart: clean})
+		second := dial(t, addr, packet.V311)
+		second.connect(&packet.Connect{ClientID: "quick", CleanStart: clean})
+		if !first.closedWithin(time.Second) {
+			t.Errorf("clean session %v: the first connection is still open a second after the second CONNACK", clean)
+		}
+		second.nc.Close()
+	}
+}

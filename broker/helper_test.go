@@ -280,6 +280,19 @@ func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
 
+// closedWithin reports whether the server closes the connection within d,
+// reading and discarding anything it sends before.
+func (c *tc) closedWithin(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		_, err := c.read(time.Until(deadline))
+		if err == nil {
+			continue
+		}
+		return !errors.Is(err, os.ErrDeadlineExceeded)
+	}
+}
+
 // closedNow reports whether the server has closed the connection, reading
 // and discarding anything it sent before.
 func (c *tc) closedNow() bool {
