@@ -49,6 +49,7 @@ func TestRetainHandling(t *testing.T) {
 	addr, _ := startServer(t, Options{})
 	p := connected(t, addr, packet.V5, "rh-pub")
 	p.publish(&packet.Publish{Topic: "rh", QoS: 0, Retain: true, Payload: []byte("r")})
+	p.sync() // the QoS 0 message is stored before anyone subscribes
 	tests := []struct {
 		name   string
 		rh     packet.RetainHandling
