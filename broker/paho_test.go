@@ -88,6 +88,9 @@ func TestPaho(t *testing.T) {
 		wait(t, "connect", c.Connect())
 		wait(t, "subscribe", c.Subscribe("paho/persist", 1, nil))
 		c.Disconnect(0)
+		// Published only once the broker has the session offline: sent to
+		// the closing connection, paho may take the message and drop it.
+		waitFor(t, "paho-persist offline", func() bool { return sessionOffline(t, addr, "paho-persist") })
 		pub := pahoClient(t, addr, "paho-persist-pub", true)
 		wait(t, "publish", pub.Publish("paho/persist", 1, false, "while away"))
 		c = mqtt.NewClient(o)
