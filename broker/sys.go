@@ -52,7 +52,8 @@ type sysLoad struct {
 	avg     [len(loadTopics)][len(loadWindows)]float64
 	ready   bool // avg has been computed once: mosquitto waits for two samples
 	heapMax uint64
-	round   uint32 // of the store count, for Message.counted
+	round   uint32            // of the store count, for Message.counted
+	sent    map[string]string // the last value published on each topic
 }
 
 // update folds the counts taken at now into the moving averages: each is a
@@ -180,7 +181,16 @@ func (s *Server) publishSys() {
 				"$SYS/broker/load/" + t + "/" + w.name, strconv.FormatFloat(l.avg[i][j], 'f', 2, 64)})
 		}
 	}
+	if l.sent == nil {
+		l.sent = map[string]string{}
+	}
+	// Like mosquitto, only values that changed are published again; they
+	// are retained, so a new subscriber gets them all.
 	for _, v := range values {
+		if old, ok := l.sent[v.topic]; ok && old == v.value {
+			continue
+		}
+		l.sent[v.topic] = v.value
 		s.publish(&Message{Topic: v.topic, Payload: []byte(v.value), Retain: true}, nil)
 	}
 }

@@ -170,3 +170,24 @@ func TestSysStoreCount(t *testing.T) {
 		}
 	}
 }
+
+// TestSysOnlyChanges checks that a $SYS value is published again only when
+// it changed: a subscriber watching for several intervals gets the version
+// once (retained, on subscribing) and the uptime more than once.
+func TestSysOnlyChanges(t *testing.T) {
+	addr, _ := startServer(t, Options{SysInterval: 50 * time.Millisecond, Version: "test"})
+	s := connected(t, addr, packet.V311, "sys-changes")
+	s.subscribe(1, sub("$SYS/broker/version", 0), sub("$SYS/broker/uptime", 0))
+	counts := map[string]int{}
+	deadline := time.Now().Add(testTimeout)
+	for counts["$SYS/broker/uptime"] < 3 && time.Now().Before(deadline) {
+		pub := recvAs[*packet.Publish](s)
+		counts[pub.Topic]++
+	}
+	if counts["$SYS/broker/uptime"] < 3 {
+		t.Fatalf("uptime published %d times in %v, want at least 3", counts["$SYS/broker/uptime"], testTimeout)
+	}
+	if n := counts["$SYS/broker/version"]; n != 1 {
+		t.Errorf("version published %d times while uptime changed %d times, want once", n, counts["$SYS/broker/uptime"])
+	}
+}
