@@ -348,6 +348,11 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 	return true
 }
 
+// isSysTopic reports whether topic is in the broker's $SYS tree.
+func isSysTopic(topic string) bool {
+	return topic == "$SYS" || strings.HasPrefix(topic, "$SYS/")
+}
+
 // afterConnackHook, when set by a test, runs once a CONNACK is queued,
 // before the connection owns its session.
 var afterConnackHook func()
@@ -680,7 +685,7 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 		}
 	}
 	if s.logPackets {
-		c.logPublish(true, p, topic)
+		c.logPublish(publishReceived, p, topic)
 	}
 	if p.QoS == packet.ExactlyOnce {
 		// The id is held from here, not only once the message is routed,
@@ -704,8 +709,13 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 		}
 	}
 	rc := packet.Success
-	if !s.auth.Authorize(ctx, Client{ID: c.clientID, Username: c.username, Remote: c.remote}, AccessPublish, topic) {
+	// $SYS belongs to the broker: clients may not publish there, as in
+	// mosquitto (a v5 client gets Not authorized).
+	if isSysTopic(topic) || !s.auth.Authorize(ctx, Client{ID: c.clientID, Username: c.username, Remote: c.remote}, AccessPublish, topic) {
 		rc = packet.NotAuthorized
+		if s.logPackets {
+			c.logPublish(publishDenied, p, topic)
+		}
 	} else {
 		now := time.Now()
 		m := &Message{Topic: topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, From: c.clientID}
@@ -813,7 +823,7 @@ func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time) bool {
 		c.wq0++
 	}
 	if c.s.logPackets {
-		c.logPublish(false, p, m.Topic)
+		c.logPublish(publishSent, p, m.Topic)
 	}
 	if c.aliasMaxOut > 0 {
 		if a, ok := c.aliasOut[m.Topic]; ok {

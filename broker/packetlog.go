@@ -15,7 +15,7 @@ func packetLines(received bool, v packet.Version, id string, p packet.Packet) []
 	if received {
 		switch p := p.(type) {
 		case *packet.Publish:
-			return []string{publishLine(true, id, p, p.Topic)}
+			return []string{publishLine(publishReceived, id, p, p.Topic)}
 		case *packet.Puback:
 			return []string{fmt.Sprintf("Received PUBACK from %s (Mid: %d, RC:%d)", id, p.PacketID, byte(p.ReasonCode))}
 		case *packet.Pubrec:
@@ -53,7 +53,7 @@ func packetLines(received bool, v packet.Version, id string, p packet.Packet) []
 		}
 		return []string{fmt.Sprintf("Sending CONNACK to %s (%d, %d)", id, b2i(p.SessionPresent), rc)}
 	case *packet.Publish:
-		return []string{publishLine(false, id, p, p.Topic)}
+		return []string{publishLine(publishSent, id, p, p.Topic)}
 	case *packet.Puback:
 		return []string{fmt.Sprintf("Sending PUBACK to %s (m%d, rc%d)", id, p.PacketID, byte(p.ReasonCode))}
 	case *packet.Pubrec:
@@ -76,13 +76,16 @@ func packetLines(received bool, v packet.Version, id string, p packet.Packet) []
 	return nil
 }
 
+// Verbs of publishLine.
+const (
+	publishReceived = "Received PUBLISH from"
+	publishSent     = "Sending PUBLISH to"
+	publishDenied   = "Denied PUBLISH from"
+)
+
 // publishLine is mosquitto's log line for PUBLISH p on topic, which is the
 // topic name even when p carries a Topic Alias instead.
-func publishLine(received bool, id string, p *packet.Publish, topic string) string {
-	verb := "Sending PUBLISH to"
-	if received {
-		verb = "Received PUBLISH from"
-	}
+func publishLine(verb, id string, p *packet.Publish, topic string) string {
 	return fmt.Sprintf("%s %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 		verb, id, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, topic, len(p.Payload))
 }
@@ -114,9 +117,10 @@ func (c *conn) logPacket(received bool, p packet.Packet) {
 	}
 }
 
-// logPublish logs PUBLISH p on topic; the caller checks s.logPackets.
-func (c *conn) logPublish(received bool, p *packet.Publish, topic string) {
-	c.s.opts.Log(LogDebug, publishLine(received, c.logName(), p, topic))
+// logPublish logs PUBLISH p on topic with verb (publishReceived, ...);
+// the caller checks s.logPackets.
+func (c *conn) logPublish(verb string, p *packet.Publish, topic string) {
+	c.s.opts.Log(LogDebug, publishLine(verb, c.logName(), p, topic))
 }
 
 // willLine returns mosquitto's log lines for the will of a CONNECT.

@@ -191,3 +191,37 @@ func TestSysOnlyChanges(t *testing.T) {
 		t.Errorf("version published %d times while uptime changed %d times, want once", n, counts["$SYS/broker/uptime"])
 	}
 }
+
+// TestSysNotWritable checks that clients cannot publish into $SYS, as in
+// mosquitto: a v5 client gets Not authorized, a 3.1.1 client a plain
+// PUBACK, and nothing is stored or delivered. Other $ topics are allowed.
+func TestSysNotWritable(t *testing.T) {
+	addr, _ := startServer(t, Options{SysInterval: -1})
+	w := connected(t, addr, packet.V5, "sys-w-watch")
+	w.subscribe(1, sub("$SYS/#", 0), sub("$other/#", 0))
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		c := connected(t, addr, v, "sys-w-"+v.String())
+		c.send(&packet.Publish{Topic: "$SYS/broker/version", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("spoofed")})
+		ack := recvAs[*packet.Puback](c)
+		want := packet.NotAuthorized
+		if v != packet.V5 {
+			want = packet.Success
+		}
+		if ack.ReasonCode != want {
+			t.Errorf("%v: PUBACK %v, want %v", v, ack.ReasonCode, want)
+		}
+	}
+	if got := w.sync(); len(got) != 0 {
+		t.Errorf("watcher got %v, want nothing published into $SYS", got)
+	}
+	p := connected(t, addr, packet.V311, "sys-w-other")
+	p.publish(&packet.Publish{Topic: "$other/x", QoS: 1, PacketID: 1, Payload: []byte("ok")})
+	if got := recvAs[*packet.Publish](w); got.Topic != "$other/x" {
+		t.Errorf("watcher got %q, want $other/x", got.Topic)
+	}
+	late := connected(t, addr, packet.V311, "sys-w-late")
+	late.subscribe(1, sub("$SYS/#", 0))
+	if got := late.sync(); len(got) != 0 {
+		t.Errorf("a new $SYS subscriber got %v, want no retained spoof", got)
+	}
+}
