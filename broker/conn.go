@@ -556,8 +556,14 @@ func (c *conn) willMessage() *Message {
 	return m
 }
 
-// publishWill publishes a will; its Message Expiry Interval starts now.
+// publishWill publishes a will; its Message Expiry Interval starts now. A
+// will on a $SYS topic is dropped, as mosquitto drops it: clients may not
+// publish there.
 func (s *Server) publishWill(will *Message) {
+	if isSysTopic(will.Topic) {
+		s.logf(LogDebug, "Denied will of %s on %s.", will.From, will.Topic)
+		return
+	}
 	if will.lifetime > 0 {
 		m := *will
 		m.Expires = time.Now().Add(m.lifetime)

@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -271,11 +273,7 @@ func (ss *session) resendOne(c *conn, sm *StoredMessage, now time.Time) {
 }
 
 func sortBySeq(ms []*StoredMessage) {
-	for i := 1; i < len(ms); i++ {
-		for j := i; j > 0 && ms[j].Seq < ms[j-1].Seq; j-- {
-			ms[j], ms[j-1] = ms[j-1], ms[j]
-		}
-	}
+	slices.SortFunc(ms, func(a, b *StoredMessage) int { return cmp.Compare(a.Seq, b.Seq) })
 }
 
 // acked ends the flow of an outbound message on PUBACK or PUBCOMP.
