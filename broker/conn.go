@@ -545,7 +545,8 @@ func (c *conn) willMessage() *Message {
 		return nil
 	}
 	w := c.will
-	m := &Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, From: c.clientID}
+	m := &Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, From: c.clientID,
+		will: &Client{ID: c.clientID, Username: c.username, Remote: c.remote}}
 	if c.version == packet.V5 {
 		m.Props = forwardProps(&w.Props, time.Now(), &m.Expires)
 		if w.Props.Has(packet.PropMessageExpiry) && w.Props.MessageExpiry > 0 {
@@ -557,10 +558,10 @@ func (c *conn) willMessage() *Message {
 }
 
 // publishWill publishes a will; its Message Expiry Interval starts now. A
-// will on a $SYS topic is dropped, as mosquitto drops it: clients may not
-// publish there.
+// will its client may not publish (on a $SYS topic, or refused by the
+// Authenticator) is dropped, as mosquitto checks its ACL then too.
 func (s *Server) publishWill(will *Message) {
-	if isSysTopic(will.Topic) {
+	if isSysTopic(will.Topic) || (will.will != nil && !s.auth.Authorize(context.Background(), *will.will, AccessPublish, will.Topic)) {
 		s.logf(LogDebug, "Denied will of %s on %s.", will.From, will.Topic)
 		return
 	}

@@ -23,6 +23,9 @@ type Message struct {
 	// lifetime is a will's Message Expiry Interval, which runs from when
 	// the will is published; publishWill sets Expires from it.
 	lifetime time.Duration
+	// will is the client whose will m is, for the Authenticator when it is
+	// published; nil for other messages.
+	will *Client
 	// counted is the last $SYS round that counted m in the message store
 	// (accessed atomically), so a message held by several sessions and
 	// as retained counts once.
