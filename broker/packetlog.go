@@ -9,13 +9,11 @@ import (
 
 // packetLines returns how mosquitto 2.0's -v log shows p, received from or
 // sent to the client id at protocol level v, one string per log line; nil
-// for packets it does not log this way (CONNECT, which gets "New client
-// connected").
+// for CONNECT, logged as "New client connected", and PUBLISH, logged by
+// logPublish with the topic behind any Topic Alias.
 func packetLines(received bool, v packet.Version, id string, p packet.Packet) []string {
 	if received {
 		switch p := p.(type) {
-		case *packet.Publish:
-			return []string{publishLine(publishReceived, id, p, p.Topic)}
 		case *packet.Puback:
 			return []string{fmt.Sprintf("Received PUBACK from %s (Mid: %d, RC:%d)", id, p.PacketID, byte(p.ReasonCode))}
 		case *packet.Pubrec:
@@ -52,8 +50,6 @@ func packetLines(received bool, v packet.Version, id string, p packet.Packet) []
 			rc = p.ReasonCode.ConnackV3() // what the wire carries
 		}
 		return []string{fmt.Sprintf("Sending CONNACK to %s (%d, %d)", id, b2i(p.SessionPresent), rc)}
-	case *packet.Publish:
-		return []string{publishLine(publishSent, id, p, p.Topic)}
 	case *packet.Puback:
 		return []string{fmt.Sprintf("Sending PUBACK to %s (m%d, rc%d)", id, p.PacketID, byte(p.ReasonCode))}
 	case *packet.Pubrec:
@@ -107,11 +103,7 @@ func (c *conn) logName() string {
 }
 
 // logPacket logs p as mosquitto -v does; the caller checks s.logPackets.
-// PUBLISH is logged by logPublish, which knows the topic behind an alias.
 func (c *conn) logPacket(received bool, p packet.Packet) {
-	if _, ok := p.(*packet.Publish); ok {
-		return
-	}
 	for _, line := range packetLines(received, c.version, c.logName(), p) {
 		c.s.opts.Log(LogDebug, line)
 	}

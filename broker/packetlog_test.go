@@ -59,8 +59,19 @@ func TestPacketLines(t *testing.T) {
 			if v == 0 {
 				v = packet.V311
 			}
-			if got := packetLines(tt.received, v, "C", tt.p); !slices.Equal(got, tt.want) {
-				t.Errorf("packetLines(%v, %+v) = %q, want %q", tt.received, tt.p, got, tt.want)
+			got := packetLines(tt.received, v, "C", tt.p)
+			if pub, ok := tt.p.(*packet.Publish); ok {
+				if got != nil {
+					t.Errorf("packetLines(%v, %+v) = %q, want nil: logPublish logs PUBLISH", tt.received, tt.p, got)
+				}
+				verb := publishSent
+				if tt.received {
+					verb = publishReceived
+				}
+				got = []string{publishLine(verb, "C", pub, pub.Topic)}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("lines for %v %+v = %q, want %q", tt.received, tt.p, got, tt.want)
 			}
 		})
 	}

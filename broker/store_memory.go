@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -249,10 +250,7 @@ func (s *MemoryStore) Retained(filter string, fn func(m *Message) bool) error {
 // EachRetained implements Store.
 func (s *MemoryStore) EachRetained(fn func(m *Message) bool) error {
 	s.mu.Lock()
-	all := make([]*Message, 0, len(s.retained))
-	for _, m := range s.retained {
-		all = append(all, m)
-	}
+	all := slices.Collect(maps.Values(s.retained))
 	s.mu.Unlock()
 	for _, m := range all {
 		if !fn(m) {

@@ -2,8 +2,10 @@ package broker
 
 import (
 	"context"
+	"maps"
 	"math"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -106,10 +108,7 @@ func (s *Server) storeCounts(l *sysLoad) (held, bytes int64) {
 		s.logf(LogError, "Error: counting retained messages: %v", err)
 	}
 	s.mu.Lock()
-	sessions := make([]*session, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		sessions = append(sessions, ss)
-	}
+	sessions := slices.Collect(maps.Values(s.sessions))
 	s.mu.Unlock()
 	for _, ss := range sessions {
 		ss.mu.Lock()
