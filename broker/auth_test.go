@@ -111,31 +111,3 @@ func TestStoreRestore(t *testing.T) {
 		t.Errorf("got %q, want the restored subscription to deliver \"new\"", pub.Payload)
 	}
 }
-
-// willAuth lets everyone do everything but the client "no-will" publish.
-type willAuth struct{ AllowAll }
-
-func (willAuth) Authorize(_ context.Context, cl Client, a Access, _ string) bool {
-	return a != AccessPublish || cl.ID != "no-will"
-}
-
-// TestWillAuthorized checks that a will goes through the Authenticator
-// when it is published, as mosquitto checks its ACL then.
-func TestWillAuthorized(t *testing.T) {
-	l := &logs{}
-	addr, _ := startServer(t, Options{Auth: willAuth{}, Log: l.log, LogLevel: LogDebug})
-	w := connected(t, addr, packet.V311, "will-auth-watch")
-	w.subscribe(1, sub("w/#", 0))
-	for _, id := range []string{"no-will", "yes-will"} {
-		c := dial(t, addr, packet.V311)
-		c.connect(&packet.Connect{ClientID: id, CleanStart: true, Will: &packet.Will{Topic: "w/" + id, Payload: []byte("gone")}})
-		c.nc.Close()
-	}
-	waitFor(t, "no-will's will denied", func() bool { return l.contains("Denied will of no-will on w/no-will.") })
-	if got := recvAs[*packet.Publish](w); got.Topic != "w/yes-will" {
-		t.Errorf("watcher got the will on %q, want only w/yes-will", got.Topic)
-	}
-	if got := w.sync(); len(got) != 0 {
-		t.Errorf("watcher then got %v, want nothing more", got)
-	}
-}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,11 +175,7 @@ type connGroup struct {
 func (g *connGroup) snapshot() []*conn {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	list := make([]*conn, 0, len(g.conns))
-	for c := range g.conns {
-		list = append(list, c)
-	}
-	return list
+	return slices.Collect(maps.Keys(g.conns))
 }
 
 // accept serves connections from ln in g until ctx is done, and returns

@@ -225,27 +225,3 @@ func TestSysNotWritable(t *testing.T) {
 		t.Errorf("a new $SYS subscriber got %v, want no retained spoof", got)
 	}
 }
-
-// TestSysWillDenied checks that a will on a $SYS topic is accepted with
-// the CONNECT, as mosquitto does, and dropped when it would be published.
-func TestSysWillDenied(t *testing.T) {
-	l := &logs{}
-	addr, _ := startServer(t, Options{Log: l.log, LogLevel: LogDebug})
-	w := connected(t, addr, packet.V311, "sys-will-watch")
-	w.subscribe(1, sub("$SYS/#", 0))
-	c := dial(t, addr, packet.V311)
-	if ack := c.connect(&packet.Connect{ClientID: "sys-will", CleanStart: true,
-		Will: &packet.Will{Topic: "$SYS/broker/version", Payload: []byte("spoofed"), Retain: true}}); ack.ReasonCode != packet.Success {
-		t.Fatalf("CONNECT with a $SYS will: CONNACK %v, want accepted", ack.ReasonCode)
-	}
-	c.nc.Close()
-	waitFor(t, "the will denied", func() bool { return l.contains("Denied will of sys-will on $SYS/broker/version.") })
-	if got := w.sync(); len(got) != 0 {
-		t.Errorf("watcher got %v, want no will in $SYS", got)
-	}
-	late := connected(t, addr, packet.V311, "sys-will-late")
-	late.subscribe(1, sub("$SYS/#", 0))
-	if got := late.sync(); len(got) != 0 {
-		t.Errorf("a new $SYS subscriber got %v, want no retained will", got)
-	}
-}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -288,5 +289,50 @@ func TestWillOneListenerStops(t *testing.T) {
 	want := []string{"will/ol-connected=gone", "will/ol-gone=gone"}
 	if topics := willTopics(w.closed()); !slices.Equal(topics, want) {
 		t.Errorf("after the last listener stopped: wills %q, want %q", topics, want)
+	}
+}
+
+// willAuth lets everyone do everything but the client "no-will" publish.
+type willAuth struct{ AllowAll }
+
+func (willAuth) Authorize(_ context.Context, cl Client, a Access, _ string) bool {
+	return a != AccessPublish || cl.ID != "no-will"
+}
+
+// TestWillDenied checks that a will its client may not publish is accepted
+// with the CONNECT and dropped when it would be published, as mosquitto
+// checks then: one refused by the Authenticator, and one on a $SYS topic,
+// which no client may publish into. Other wills go out.
+func TestWillDenied(t *testing.T) {
+	l := &logs{}
+	addr, _ := startServer(t, Options{Auth: willAuth{}, Log: l.log, LogLevel: LogDebug})
+	w := connected(t, addr, packet.V311, "will-denied-watch")
+	w.subscribe(1, sub("w/#", 0), sub("$SYS/#", 0))
+	for _, will := range []struct{ id, topic string }{
+		{"no-will", "w/no-will"},
+		{"sys-will", "$SYS/broker/version"},
+		{"yes-will", "w/yes-will"},
+	} {
+		c := dial(t, addr, packet.V311)
+		cp := &packet.Connect{ClientID: will.id, CleanStart: true,
+			Will: &packet.Will{Topic: will.topic, Payload: []byte("gone"), Retain: true}}
+		if ack := c.connect(cp); ack.ReasonCode != packet.Success {
+			t.Fatalf("CONNECT of %s with a will on %s: CONNACK %v, want accepted", will.id, will.topic, ack.ReasonCode)
+		}
+		c.nc.Close()
+	}
+	for _, denied := range []string{"Denied will of no-will on w/no-will.", "Denied will of sys-will on $SYS/broker/version."} {
+		waitFor(t, denied, func() bool { return l.contains(denied) })
+	}
+	if got := recvAs[*packet.Publish](w); got.Topic != "w/yes-will" {
+		t.Errorf("watcher got the will on %q, want only w/yes-will", got.Topic)
+	}
+	if got := w.sync(); len(got) != 0 {
+		t.Errorf("watcher then got %v, want nothing more", got)
+	}
+	late := connected(t, addr, packet.V311, "will-denied-late")
+	late.subscribe(1, sub("$SYS/#", 0), sub("w/no-will", 0))
+	if got := late.sync(); len(got) != 0 {
+		t.Errorf("a new subscriber got %v, want no retained will that was denied", got)
 	}
 }
