@@ -84,26 +84,9 @@ func TestServeReadyConnectAndStop(t *testing.T) {
 		if strings.HasSuffix(a, ":0") {
 			t.Errorf("ready line shows port 0, want the real port: %s", a)
 		}
-		nc, err := net.Dial("tcp", a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		if err := packet.Write(nc, &packet.Connect{Version: packet.V5, ClientID: "serve-test", CleanStart: true}, packet.V5); err != nil {
-			t.Fatal(err)
-		}
-		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if p, err := packet.Read(nc, packet.V5, 0); err != nil || p.Type() != packet.CONNACK {
-			t.Fatalf("Read after CONNECT = %v, %v, want CONNACK", p, err)
-		}
+		connectTo(t, a, packet.V5, "serve-test")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(stderr.String(), "New client connected from") {
-		if time.Now().After(deadline) {
-			t.Fatalf("-v did not log the connect; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	awaitStderr(t, stderr, "New client connected from", "-v did not log the connect")
 	start := time.Now()
 	cancel()
 	select {
@@ -230,25 +213,8 @@ func TestServeOptions(t *testing.T) {
 func TestServeDebug(t *testing.T) {
 	stderr, cancel, code := runServeMain(t, "--listen", "127.0.0.1:0", "--debug")
 	addr := waitReady(t, stderr, 1)[0]
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if err := packet.Write(nc, &packet.Connect{Version: packet.V311, ClientID: "debug-test", CleanStart: true}, packet.V311); err != nil {
-		t.Fatal(err)
-	}
-	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if p, err := packet.Read(nc, packet.V311, 0); err != nil || p.Type() != packet.CONNACK {
-		t.Fatalf("Read after CONNECT = %v, %v, want CONNACK", p, err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(stderr.String(), ": Sending CONNACK to debug-test (0, 0)\n") {
-		if time.Now().After(deadline) {
-			t.Fatalf("--debug did not log the CONNACK; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	connectTo(t, addr, packet.V311, "debug-test")
+	awaitStderr(t, stderr, ": Sending CONNACK to debug-test (0, 0)\n", "--debug did not log the CONNACK")
 	cancel()
 	select {
 	case c := <-code:
@@ -257,5 +223,36 @@ func TestServeDebug(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("serve did not stop within 5s of cancel")
+	}
+}
+
+// connectTo connects client id at version v to the broker at addr and
+// waits for its CONNACK; the connection closes when the test ends.
+func connectTo(t *testing.T, addr string, v packet.Version, id string) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	if err := packet.Write(nc, &packet.Connect{Version: v, ClientID: id, CleanStart: true}, v); err != nil {
+		t.Fatal(err)
+	}
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if p, err := packet.Read(nc, v, 0); err != nil || p.Type() != packet.CONNACK {
+		t.Fatalf("Read after CONNECT = %v, %v, want CONNACK", p, err)
+	}
+}
+
+// awaitStderr polls stderr for up to 5 s until it contains want, and fails
+// with msg and what it holds otherwise.
+func awaitStderr(t *testing.T, stderr *syncBuffer, want, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(stderr.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s; stderr:\n%s", msg, stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
