@@ -348,6 +348,11 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 	return true
 }
 
+// client returns c as the Authenticator sees it.
+func (c *conn) client() *Client {
+	return &Client{ID: c.clientID, Username: c.username, Remote: c.remote}
+}
+
 // isSysTopic reports whether topic is in the broker's $SYS tree.
 func isSysTopic(topic string) bool {
 	return topic == "$SYS" || strings.HasPrefix(topic, "$SYS/")
@@ -546,7 +551,7 @@ func (c *conn) willMessage() *Message {
 	}
 	w := c.will
 	m := &Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, From: c.clientID,
-		will: &Client{ID: c.clientID, Username: c.username, Remote: c.remote}}
+		will: c.client()}
 	if c.version == packet.V5 {
 		m.Props = forwardProps(&w.Props, time.Now(), &m.Expires)
 		if w.Props.Has(packet.PropMessageExpiry) && w.Props.MessageExpiry > 0 {
@@ -718,7 +723,7 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 	rc := packet.Success
 	// $SYS belongs to the broker: clients may not publish there, as in
 	// mosquitto (a v5 client gets Not authorized).
-	if isSysTopic(topic) || !s.auth.Authorize(ctx, Client{ID: c.clientID, Username: c.username, Remote: c.remote}, AccessPublish, topic) {
+	if isSysTopic(topic) || !s.auth.Authorize(ctx, *c.client(), AccessPublish, topic) {
 		rc = packet.NotAuthorized
 		if s.logPackets {
 			c.logPublish(publishDenied, p, topic)
@@ -757,7 +762,7 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 	}
 	var jobs []Subscription
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
-	cl := Client{ID: c.clientID, Username: c.username, Remote: c.remote}
+	cl := *c.client()
 	for i, r := range p.Subscriptions {
 		if !s.auth.Authorize(ctx, cl, AccessSubscribe, r.Filter) {
 			codes[i] = packet.NotAuthorized
