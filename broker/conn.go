@@ -349,8 +349,8 @@ func (c *conn) connect(ctx context.Context, cp *packet.Connect) bool {
 }
 
 // client returns c as the Authenticator sees it.
-func (c *conn) client() *Client {
-	return &Client{ID: c.clientID, Username: c.username, Remote: c.remote}
+func (c *conn) client() Client {
+	return Client{ID: c.clientID, Username: c.username, Remote: c.remote}
 }
 
 // isSysTopic reports whether topic is in the broker's $SYS tree.
@@ -549,9 +549,8 @@ func (c *conn) willMessage() *Message {
 	if c.will == nil || !c.willTaken.CompareAndSwap(false, true) {
 		return nil
 	}
-	w := c.will
-	m := &Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, From: c.clientID,
-		will: c.client()}
+	w, cl := c.will, c.client()
+	m := &Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, From: c.clientID, will: &cl}
 	if c.version == packet.V5 {
 		m.Props = forwardProps(&w.Props, time.Now(), &m.Expires)
 		if w.Props.Has(packet.PropMessageExpiry) && w.Props.MessageExpiry > 0 {
@@ -723,7 +722,7 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 	rc := packet.Success
 	// $SYS belongs to the broker: clients may not publish there, as in
 	// mosquitto (a v5 client gets Not authorized).
-	if isSysTopic(topic) || !s.auth.Authorize(ctx, *c.client(), AccessPublish, topic) {
+	if isSysTopic(topic) || !s.auth.Authorize(ctx, c.client(), AccessPublish, topic) {
 		rc = packet.NotAuthorized
 		if s.logPackets {
 			c.logPublish(publishDenied, p, topic)
@@ -762,7 +761,7 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 	}
 	var jobs []Subscription
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
-	cl := *c.client()
+	cl := c.client()
 	for i, r := range p.Subscriptions {
 		if !s.auth.Authorize(ctx, cl, AccessSubscribe, r.Filter) {
 			codes[i] = packet.NotAuthorized
