@@ -219,11 +219,13 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 
 // handshake sends CONNECT on conn and reads CONNACK, both bounded by ctx.
 func handshake(ctx context.Context, conn net.Conn, opts *Options) (*Client, error) {
-	stopAfter := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stopAfter()
+	// The deadline comes first: set after the AfterFunc, it could undo a
+	// cancellation that ran in between.
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
+	stopAfter := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stopAfter()
 	wrap := func(what string, err error) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("client: %s: %w", what, ctx.Err())

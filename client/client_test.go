@@ -731,6 +731,44 @@ func TestContextCancel(t *testing.T) {
 			t.Errorf("Dial returned after %v", d)
 		}
 	})
+	t.Run("cancel while the handshake sets its deadline", func(t *testing.T) {
+		// ctx ends just as the handshake applies ConnectTimeout's
+		// deadline: the cancellation must win, not the hour-long deadline.
+		hold := make(chan struct{})
+		release := sync.OnceFunc(func() { close(hold) })
+		s := startFake(t, func(f *fakeConn) {
+			<-hold // the CONNECT may or may not be sent: no CONNACK either way
+		})
+		defer release()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		dialer := func(dctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			nc, err := d.DialContext(dctx, "tcp", s.ln.Addr().String())
+			if err != nil {
+				return nil, err
+			}
+			return &cancelOnDeadline{Conn: nc, cancel: cancel, set: make(chan struct{}, 1)}, nil
+		}
+		errc := make(chan error, 1)
+		go func() {
+			c, err := Dial(ctx, Options{Dialer: dialer, ConnectTimeout: time.Hour})
+			if err == nil {
+				c.Close()
+			}
+			errc <- err
+		}()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Dial = %v, want context canceled", err)
+			}
+		case <-time.After(5 * time.Second):
+			release() // the fake server closes, so Dial returns
+			<-errc
+			t.Fatal("Dial still waiting 5s after ctx ended during SetDeadline")
+		}
+	})
 	t.Run("ConnectTimeout", func(t *testing.T) {
 		hold := make(chan struct{})
 		s := startFake(t, func(f *fakeConn) {
@@ -1143,4 +1181,32 @@ func TestStuckServer(t *testing.T) {
 	default:
 		t.Error("Done not closed after Disconnect gave up")
 	}
+}
+
+// cancelOnDeadline is a connection whose first SetDeadline ends the dial's
+// ctx and then gives ctx's own handlers a moment to set theirs first, the
+// interleaving in which a handshake could lose the cancellation.
+type cancelOnDeadline struct {
+	net.Conn
+	cancel context.CancelFunc
+	once   sync.Once
+	set    chan struct{} // a later SetDeadline happened
+}
+
+func (c *cancelOnDeadline) SetDeadline(t time.Time) error {
+	first := false
+	c.once.Do(func() { first = true })
+	if !first {
+		select {
+		case c.set <- struct{}{}:
+		default:
+		}
+		return c.Conn.SetDeadline(t)
+	}
+	c.cancel()
+	select {
+	case <-c.set:
+	case <-time.After(200 * time.Millisecond):
+	}
+	return c.Conn.SetDeadline(t)
 }
