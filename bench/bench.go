@@ -782,11 +782,7 @@ func (r *run) watch(ctx context.Context, wg *sync.WaitGroup) {
 			defer wg.Done()
 			select {
 			case <-c.Done():
-				err := c.Err()
-				if err == nil {
-					err = errors.New("closed")
-				}
-				r.fail(fmt.Errorf("bench: qos %d: %s lost its connection: %w", r.qos, name, err))
+				r.fail(r.lost(name, c))
 			case <-ctx.Done():
 			}
 		}()
@@ -797,6 +793,16 @@ func (r *run) watch(ctx context.Context, wg *sync.WaitGroup) {
 	for _, p := range r.pubs {
 		w(fmt.Sprintf("publisher %d", p.idx), p.c)
 	}
+}
+
+// lost is the error for a connection that ended before the run closed it,
+// the same whichever goroutine notices first.
+func (r *run) lost(name string, c *client.Client) error {
+	err := c.Err()
+	if err == nil {
+		err = errors.New("closed")
+	}
+	return fmt.Errorf("bench: qos %d: %s lost its connection: %w", r.qos, name, err)
 }
 
 // busyIncoming is the rate of packets from the broker, per second, above
@@ -900,6 +906,11 @@ func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duratio
 			}
 			if sctx.Err() != nil {
 				return sctx.Err()
+			}
+			select {
+			case <-p.c.Done():
+				return r.lost(fmt.Sprintf("publisher %d", p.idx), p.c)
+			default:
 			}
 			return fmt.Errorf("bench: qos %d: publisher %d: %w", qos, p.idx, err)
 		}
