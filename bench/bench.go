@@ -878,7 +878,7 @@ func (r *run) publish(ctx context.Context, p *publisher, start, end time.Duratio
 			}
 		}
 		if closedLoop {
-			if err := p.waitHeard(sctx, k, uint64(r.cfg.Inflight)); err != nil {
+			if err := p.waitHeard(sctx, k, uint64(r.cfg.Inflight), stallAfter); err != nil {
 				return err
 			}
 		}
@@ -965,12 +965,13 @@ const stallAfter = 100 * time.Millisecond
 // a message at or after k-window: at QoS 0 there is no acknowledgement, so
 // "as fast as the inflight window allows" counts messages not yet
 // delivered. Without it an unpaced publisher fills the socket buffers and
-// measures the backlog, not the broker.
-func (p *publisher) waitHeard(ctx context.Context, k, window uint64) error {
-	var stall *time.Timer
+// measures the backlog, not the broker. It gives up after stall (stallAfter
+// in a run).
+func (p *publisher) waitHeard(ctx context.Context, k, window uint64, stall time.Duration) error {
+	var timer *time.Timer
 	defer func() {
-		if stall != nil {
-			stall.Stop()
+		if timer != nil {
+			timer.Stop()
 		}
 	}()
 	for {
@@ -982,13 +983,13 @@ func (p *publisher) waitHeard(ctx context.Context, k, window uint64) error {
 			p.waiting.Store(false)
 			return nil
 		}
-		if stall == nil {
-			stall = time.NewTimer(stallAfter)
+		if timer == nil {
+			timer = time.NewTimer(stall)
 		}
 		select {
 		case <-p.wake:
 			p.waiting.Store(false)
-		case <-stall.C:
+		case <-timer.C:
 			p.waiting.Store(false)
 			return nil
 		case <-ctx.Done():
