@@ -153,15 +153,16 @@ func TestRunRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := res.Runs[0]
-	// 1000 msg/s for 0.5s is 500 messages, give or take the edges.
-	// A loaded machine may push a few sends past the window's end.
-	if q.Sent < 400 || q.Sent > 510 {
+	// 1000 msg/s for 0.5s is 500 messages, give or take the edges. Sent
+	// counts sends made in the window: on a loaded machine, warm-up sends
+	// held up past the warm-up's end are among them (once 518).
+	if q.Sent < 400 || q.Sent > 560 {
 		t.Errorf("sent %d at 1000 msg/s for 500ms, want about 500", q.Sent)
 	}
 	if q.Seconds != 0.5 {
 		t.Errorf("measured window %vs, want the 0.5s duration", q.Seconds)
 	}
-	if q.SentRate < 800 || q.SentRate > 1020 {
+	if q.SentRate < 800 || q.SentRate > 1120 {
 		t.Errorf("sent rate %.0f, want about 1000", q.SentRate)
 	}
 	if q.CPU.Wall <= 0 || q.CPU.User+q.CPU.System <= 0 {
