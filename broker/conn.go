@@ -759,19 +759,27 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 	if len(p.Props.SubscriptionIDs) > 0 {
 		subID = p.Props.SubscriptionIDs[0]
 	}
-	var jobs []Subscription
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
 	cl := c.client()
 	for i, r := range p.Subscriptions {
 		if !s.auth.Authorize(ctx, cl, AccessSubscribe, r.Filter) {
 			codes[i] = packet.NotAuthorized
+		}
+	}
+	// The subscriptions, the SUBACK and the retained messages are one step
+	// for the session, as in mosquitto: a message published meanwhile
+	// waits for ss.mu, so it reaches the client after the retained
+	// messages and never before an older retained value.
+	var jobs []Subscription
+	ss.mu.Lock()
+	for i, r := range p.Subscriptions {
+		if codes[i] == packet.NotAuthorized {
 			continue
 		}
 		sub := Subscription{Filter: r.Filter, QoS: min(r.QoS, s.opts.maxQoS()), NoLocal: r.NoLocal,
 			RetainAsPublished: r.RetainAsPublished, RetainHandling: r.RetainHandling, ID: subID}
-		existed := ss.subscribe(sub)
+		existed := ss.subscribeLocked(sub)
 		codes[i] = packet.ReasonCode(sub.QoS)
-		s.logf(LogInfo, "Client %s subscribed to %s (QoS %d).", c.clientID, r.Filter, r.QoS)
 		// Retained messages on subscribe [MQTT-3.3.1-9], by Retain
 		// Handling [MQTT-3.3.1-10] [MQTT-3.3.1-11]; none for shared
 		// subscriptions (MQTT 5.0 section 4.8.2).
@@ -782,6 +790,9 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 		jobs = append(jobs, sub)
 	}
 	c.enqueue(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	if afterSubscribeHook != nil {
+		afterSubscribeHook()
+	}
 	now := time.Now()
 	for _, sub := range jobs {
 		var ids []uint32
@@ -792,11 +803,22 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 			if m.expired(now) {
 				return true
 			}
-			ss.deliver(m, min(m.QoS, sub.QoS), true, ids, now)
+			ss.deliverLocked(m, min(m.QoS, sub.QoS), true, ids, now)
 			return true
 		})
 	}
+	ss.mu.Unlock()
+	for i, r := range p.Subscriptions {
+		if codes[i] != packet.NotAuthorized {
+			s.logf(LogInfo, "Client %s subscribed to %s (QoS %d).", c.clientID, r.Filter, r.QoS)
+		}
+	}
 }
+
+// afterSubscribeHook, when set by a test, runs in onSubscribe once the
+// subscriptions are in place and the SUBACK is queued, before the retained
+// messages.
+var afterSubscribeHook func()
 
 // sendPublish queues sm for writing; dup marks a re-send. It returns false
 // when the message was not queued: too large for the client's Maximum

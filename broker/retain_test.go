@@ -1,7 +1,11 @@
 package broker
 
 import (
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mqtool/mqtool/packet"
 )
@@ -106,5 +110,51 @@ func TestRetainedExpired(t *testing.T) {
 	c.subscribe(1, sub("rexp", 1))
 	if got := c.sync(); len(got) != 0 {
 		t.Errorf("got %v, want no expired retained message", got)
+	}
+}
+
+// TestRetainedBeforeLive checks that a message published while a client
+// subscribes reaches it after the retained messages of the subscription,
+// never before an older retained value, as in mosquitto. The broker is held
+// up between adding the subscription and sending the retained message,
+// until the live message is acknowledged to its publisher or 300 ms pass.
+func TestRetainedBeforeLive(t *testing.T) {
+	addr, _ := startServer(t, Options{})
+	p := connected(t, addr, packet.V311, "rbl-pub")
+	p.publish(&packet.Publish{Topic: "rbl", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("old")})
+
+	added := make(chan struct{})
+	acked := make(chan struct{})
+	var once sync.Once
+	afterSubscribeHook = func() {
+		once.Do(func() { close(added) })
+		select {
+		case <-acked:
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	t.Cleanup(func() { afterSubscribeHook = nil })
+
+	s := dial(t, addr, packet.V311)
+	s.connect(&packet.Connect{ClientID: "rbl-sub", CleanStart: true})
+	s.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{sub("rbl", 1)}})
+	select {
+	case <-added:
+	case <-time.After(testTimeout):
+		t.Fatal("the subscription was not added")
+	}
+	p.publish(&packet.Publish{Topic: "rbl", QoS: 1, PacketID: 2, Payload: []byte("new")})
+	close(acked)
+
+	recvAs[*packet.Suback](s)
+	var got []string
+	for range 2 {
+		pub := recvAs[*packet.Publish](s)
+		got = append(got, fmt.Sprintf("%s retain=%v", pub.Payload, pub.Retain))
+		s.send(&packet.Puback{PacketID: pub.PacketID})
+	}
+	want := []string{"old retain=true", "new retain=false"}
+	if !slices.Equal(got, want) {
+		t.Errorf("subscriber got %q, want %q", got, want)
 	}
 }

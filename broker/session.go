@@ -133,6 +133,11 @@ func (ss *session) drop() { ss.s.stats.pubDrops.Add(1) }
 func (ss *session) deliver(m *Message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	ss.deliverLocked(m, qos, retain, subIDs, now)
+}
+
+// deliverLocked is deliver with ss.mu held.
+func (ss *session) deliverLocked(m *Message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time) {
 	if ss.removed || m.expired(now) {
 		return
 	}
@@ -324,6 +329,15 @@ func (ss *session) received(pid uint16, rc packet.ReasonCode) {
 func (ss *session) subscribe(sub Subscription) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	return ss.subscribeLocked(sub)
+}
+
+// subscribeLocked is subscribe with ss.mu held. A session that has ended
+// gets no subscription: the tree would keep it for nothing.
+func (ss *session) subscribeLocked(sub Subscription) bool {
+	if ss.removed {
+		return false
+	}
 	_, existed := ss.subs[sub.Filter]
 	ss.subs[sub.Filter] = sub
 	ss.s.tree.add(ss, sub)
