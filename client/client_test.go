@@ -405,12 +405,17 @@ func TestInflightWindow(t *testing.T) {
 			}
 			s := startFake(t, func(f *fakeConn) {
 				f.accept(&ca)
-				// Take publishes until none comes for a while, check that no
-				// more than the window arrived unacknowledged, then ack them all.
-				var ids []uint16
-				for received, max := 0, 0; received < total; {
-					p, err := f.readWithin(100 * time.Millisecond)
-					if err == nil {
+				// Take a window of publishes, check that no more arrives
+				// unacknowledged, then ack them all; again until the end.
+				for received := 0; received < total; {
+					burst := min(tt.want, total-received)
+					ids := make([]uint16, 0, burst)
+					for range burst {
+						p, err := f.readWithin(5 * time.Second)
+						if err != nil {
+							t.Errorf("after %d publishes: read: %v", received, err)
+							return
+						}
 						pub, ok := p.(*packet.Publish)
 						if !ok {
 							t.Errorf("got %s, want PUBLISH", p.Type())
@@ -418,26 +423,17 @@ func TestInflightWindow(t *testing.T) {
 						}
 						ids = append(ids, pub.PacketID)
 						received++
-						if len(ids) > tt.want {
-							t.Errorf("%d publishes unacknowledged, window %d", len(ids), tt.want)
-						}
-						continue
 					}
-					if !isTimeout(err) {
+					if p, err := f.readWithin(100 * time.Millisecond); err == nil {
+						t.Errorf("%s with %d publishes unacknowledged, window %d", p.Type(), len(ids), tt.want)
+						return
+					} else if !isTimeout(err) {
 						t.Errorf("read: %v", err)
 						return
 					}
-					if max == 0 && len(ids) != tt.want {
-						t.Errorf("first burst of %d publishes, want the window of %d", len(ids), tt.want)
-					}
-					max = len(ids)
 					for _, id := range ids {
 						f.write(&packet.Puback{PacketID: id})
 					}
-					ids = ids[:0]
-				}
-				for _, id := range ids {
-					f.write(&packet.Puback{PacketID: id})
 				}
 				expect[*packet.Disconnect](f)
 			})
@@ -712,8 +708,7 @@ func TestContextCancel(t *testing.T) {
 	t.Run("Dial", func(t *testing.T) {
 		hold := make(chan struct{})
 		s := startFake(t, func(f *fakeConn) {
-			expect[*packet.Connect](f)
-			<-hold // never answer
+			<-hold // never answer; a loaded machine may not even send CONNECT in time
 		})
 		defer close(hold)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -772,7 +767,6 @@ func TestContextCancel(t *testing.T) {
 	t.Run("ConnectTimeout", func(t *testing.T) {
 		hold := make(chan struct{})
 		s := startFake(t, func(f *fakeConn) {
-			expect[*packet.Connect](f)
 			<-hold
 		})
 		defer close(hold)
