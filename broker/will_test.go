@@ -112,17 +112,17 @@ func TestWillDelay(t *testing.T) {
 	watcher := connected(t, addr, packet.V5, "wd-watch")
 	watcher.subscribe(1, sub("will/#", 0))
 
-	connectDelayed := func(id string) *tc {
+	connectDelayed := func(id string, delay uint64) *tc {
 		c := dial(t, addr, packet.V5)
 		cp := willConnect(id, packet.V5, 0)
 		cp.CleanStart = false
 		cp.Props.SetUint(packet.PropSessionExpiry, 60)
-		cp.Will.Props.SetUint(packet.PropWillDelay, 1)
+		cp.Will.Props.SetUint(packet.PropWillDelay, delay)
 		c.connect(cp)
 		return c
 	}
 	t.Run("sent after delay", func(t *testing.T) {
-		c := connectDelayed("wd1")
+		c := connectDelayed("wd1", 1)
 		start := time.Now()
 		c.nc.Close()
 		got := recvAs[*packet.Publish](watcher.in(t))
@@ -131,22 +131,45 @@ func TestWillDelay(t *testing.T) {
 		}
 	})
 	t.Run("cancelled by reconnect", func(t *testing.T) {
-		c := connectDelayed("wd2")
+		// A delay long enough that the reconnection always comes first,
+		// however loaded the machine.
+		c := connectDelayed("wd2", 30)
 		c.nc.Close()
 		waitFor(t, "wd2 offline", func() bool { return sessionOffline(t, addr, "wd2") })
+		if !willPending(t, addr, "wd2") {
+			t.Fatal("no will pending for wd2 after its connection ended")
+		}
 		n := dial(t, addr, packet.V5)
 		if ack := n.connect(&packet.Connect{ClientID: "wd2"}); !ack.SessionPresent {
 			t.Fatalf("reconnect: session present = false")
 		}
-		// Give the cancelled timer's moment time to pass while watching.
-		deadline := time.Now().Add(1500 * time.Millisecond)
-		for time.Now().Before(deadline) {
-			if got := watcher.in(t).sync(); len(got) != 0 {
-				t.Fatalf("got %v, want no will after reconnect within the delay", got)
-			}
-			time.Sleep(50 * time.Millisecond)
+		if willPending(t, addr, "wd2") {
+			t.Error("will still pending after the reconnection, want it cancelled [MQTT-3.1.3-9]")
+		}
+		if got := watcher.in(t).sync(); len(got) != 0 {
+			t.Errorf("got %v, want no will after reconnect within the delay", got)
 		}
 	})
+}
+
+// willPending reports whether session id on the server at addr holds a
+// will waiting for its delay, with its timer.
+func willPending(t testing.TB, addr, id string) bool {
+	serversMu.Lock()
+	s := servers[addr]
+	serversMu.Unlock()
+	s.mu.Lock()
+	ss := s.sessions[id]
+	s.mu.Unlock()
+	if ss == nil {
+		t.Fatalf("no session %q", id)
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if (ss.pendingWill == nil) != (ss.willTimer == nil) {
+		t.Errorf("session %q: pending will %v but timer %v", id, ss.pendingWill != nil, ss.willTimer != nil)
+	}
+	return ss.pendingWill != nil
 }
 
 func sessionOffline(t testing.TB, addr, id string) bool {
