@@ -22,8 +22,9 @@ import (
 const readBufferSize = 512
 
 // closeGrace bounds how long a final packet (DISCONNECT, refused CONNACK)
-// may take to reach a client before the socket is closed anyway.
-const closeGrace = time.Second
+// may take to reach a client before the socket is closed anyway. Tests may
+// lengthen it.
+var closeGrace = time.Second
 
 // maxControlBacklog bounds the acknowledgements queued for a client that
 // sends but does not read; past it the client is disconnected.
@@ -37,6 +38,7 @@ var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 409
 // fields above wmu; the write goroutine runs only while wq is not empty.
 type conn struct {
 	s      *Server
+	period *sync.WaitGroup // the serving period's goroutines (Server.period)
 	nc     net.Conn
 	br     *bufio.Reader
 	remote string
@@ -79,10 +81,11 @@ type conn struct {
 	accepted  atomic.Bool // CONNACK queued; version and sess are set
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, nc net.Conn, period *sync.WaitGroup) *conn {
 	cc := &countingConn{Conn: nc, st: &s.stats}
 	return &conn{
 		s:          s,
+		period:     period,
 		nc:         cc,
 		br:         bufio.NewReaderSize(cc, readBufferSize),
 		remote:     nc.RemoteAddr().String(),
@@ -438,11 +441,7 @@ func (s *Server) takeSession(c *conn, id string, clean bool, expiry uint32, atta
 		s.logf(LogError, "Error: storing session %s: %v", id, err)
 	}
 	if will != nil {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.publishWill(will)
-		}()
+		c.period.Go(func() { s.publishWill(will) })
 	}
 	attach(ss, present)
 }
@@ -939,7 +938,7 @@ func (c *conn) push(p packet.Packet) {
 	c.wq = append(c.wq, p)
 	if !c.writing {
 		c.writing = true
-		c.s.wg.Add(1)
+		c.period.Add(1)
 		go c.writeLoop()
 	}
 }
@@ -1002,7 +1001,7 @@ func (c *conn) willOnShutdown() {
 // writeLoop writes queued packets until the queue is empty, then exits.
 // It borrows a buffered writer only while it has something to write.
 func (c *conn) writeLoop() {
-	defer c.s.wg.Done()
+	defer c.period.Done()
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(c.nc)
 	defer func() {

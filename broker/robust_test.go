@@ -435,3 +435,66 @@ func TestManyUserProperties(t *testing.T) {
 		t.Errorf("5,000 user properties took %v", d)
 	}
 }
+
+// TestServeAgainWhileStopping starts a Serve call while the last one is
+// still waiting for a writer stuck on a client that does not read. The old
+// call returns once the writer gives up; it does not wait for the new call,
+// which serves on.
+func TestServeAgainWhileStopping(t *testing.T) {
+	// Long enough for the test to see the first call stopping, however
+	// loaded the machine.
+	closeGrace = 3 * time.Second
+	t.Cleanup(func() { closeGrace = time.Second })
+	s := New(Options{SysInterval: -1})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	serversMu.Lock()
+	servers[addr] = s
+	serversMu.Unlock()
+	t.Cleanup(func() {
+		serversMu.Lock()
+		delete(servers, addr)
+		serversMu.Unlock()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- s.Serve(ctx, ln) }()
+
+	// A subscriber that never reads, and 32 MiB queued for it: more than
+	// the socket buffers hold, so its writer blocks.
+	stuck := connected(t, addr, packet.V311, "stuck")
+	stuck.subscribe(1, sub("big", 0))
+	p := connected(t, addr, packet.V311, "big-pub")
+	payload := make([]byte, 256<<10)
+	for range 128 {
+		p.send(&packet.Publish{Topic: "big", Payload: payload})
+	}
+	p.sync()
+
+	cancel()
+	waitFor(t, "the first Serve call counted as stopped", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.serving == 0
+	})
+	select {
+	case err := <-firstDone:
+		t.Fatalf("the first Serve returned (%v) before its writer gave up: the test needs a stuck writer", err)
+	default:
+	}
+	addrs, stop := serveUntil(t, s, 1)
+	defer stop()
+	select {
+	case err := <-firstDone:
+		if err != nil {
+			t.Errorf("first Serve = %v, want nil", err)
+		}
+	case <-time.After(closeGrace + testTimeout):
+		t.Fatalf("the first Serve call still waiting %v after it stopped, while a second one runs", closeGrace+testTimeout)
+	}
+	connected(t, addrs[0], packet.V311, "after") // the second call serves on
+}

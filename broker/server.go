@@ -23,7 +23,11 @@ type Server struct {
 	stats stats
 	start time.Time
 
-	wg sync.WaitGroup // connection, write and housekeeping goroutines
+	// period counts the connection, write and housekeeping goroutines
+	// of the current serving period (from the first Serve call to the
+	// last one's return), so that a Serve call starting while the last
+	// period winds down neither waits for it nor is waited for.
+	period *sync.WaitGroup
 
 	sysMu sync.Mutex // held by publishSys: two housekeeping goroutines may overlap as Serve restarts
 	load  sysLoad    // guarded by sysMu
@@ -121,10 +125,10 @@ func (s *Server) Serve(ctx context.Context, lns ...net.Listener) error {
 	if len(lns) == 0 {
 		return errors.New("broker: Serve needs a listener")
 	}
-	s.beginServe()
-	defer s.endServe()
+	period := s.beginServe()
+	defer s.endServe(period)
 
-	g := &connGroup{conns: map[*conn]struct{}{}}
+	g := &connGroup{conns: map[*conn]struct{}{}, period: period}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, len(lns))
@@ -167,9 +171,10 @@ func (s *Server) Serve(ctx context.Context, lns ...net.Listener) error {
 
 // connGroup is the connections accepted by one Serve call.
 type connGroup struct {
-	mu    sync.Mutex
-	conns map[*conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	wg     sync.WaitGroup
+	period *sync.WaitGroup // the serving period's, see Server.period
 }
 
 func (g *connGroup) snapshot() []*conn {
@@ -209,14 +214,14 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, g *connGroup) erro
 		delay = 0
 		s.stats.sockets.Add(1)
 		s.logf(LogDebug, "New connection from %s on port %d.", nc.RemoteAddr(), listenerPort(ln.Addr()))
-		c := newConn(s, nc)
+		c := newConn(s, nc, g.period)
 		g.mu.Lock()
 		g.conns[c] = struct{}{}
 		g.mu.Unlock()
 		g.wg.Add(1)
-		s.wg.Add(1)
+		g.period.Add(1)
 		go func() {
-			defer s.wg.Done()
+			defer g.period.Done()
 			defer g.wg.Done()
 			c.serve(ctx)
 			g.mu.Lock()
@@ -263,24 +268,24 @@ func (s *Server) publishPendingWills() {
 	}
 }
 
-func (s *Server) beginServe() {
+// beginServe counts a Serve call as running and returns its serving
+// period's WaitGroup, starting the period with the first call.
+func (s *Server) beginServe() *sync.WaitGroup {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.serving++
 	if s.serving == 1 {
+		s.period = new(sync.WaitGroup)
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopHK = cancel
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.housekeeping(ctx)
-		}()
+		s.period.Go(func() { s.housekeeping(ctx) })
 	}
+	return s.period
 }
 
 // endServe stops the housekeeping goroutine and pending timers when the last
-// Serve returns, and waits for every goroutine of the server to exit.
-func (s *Server) endServe() {
+// Serve returns, and waits for every goroutine of its period to exit.
+func (s *Server) endServe(period *sync.WaitGroup) {
 	s.mu.Lock()
 	s.serving--
 	s.ending--
@@ -295,7 +300,7 @@ func (s *Server) endServe() {
 	}
 	s.mu.Unlock()
 	if last {
-		s.wg.Wait()
+		period.Wait()
 	}
 }
 
