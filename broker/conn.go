@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mqtool/mqtool/packet"
@@ -40,6 +42,7 @@ type conn struct {
 	s      *Server
 	period *sync.WaitGroup // the serving period's goroutines (Server.period)
 	nc     net.Conn
+	raw    syscall.RawConn // nc's socket for pushNow; nil when not a TCP or unix socket (set once)
 	br     *bufio.Reader
 	remote string
 
@@ -85,6 +88,7 @@ func newConn(s *Server, nc net.Conn, period *sync.WaitGroup) *conn {
 	cc := &countingConn{Conn: nc, st: &s.stats}
 	return &conn{
 		s:          s,
+		raw:        rawSocket(nc),
 		period:     period,
 		nc:         cc,
 		br:         bufio.NewReaderSize(cc, readBufferSize),
@@ -573,7 +577,7 @@ func (s *Server) publishWill(will *Message) {
 		m.Expires = time.Now().Add(m.lifetime)
 		will = &m
 	}
-	s.publish(will, nil)
+	s.publish(will, nil, false)
 }
 
 // forwardProps returns the properties of an incoming PUBLISH or will that
@@ -619,7 +623,7 @@ func (c *conn) handle(ctx context.Context, p packet.Packet) error {
 		} else {
 			rc = packet.PacketIdentifierNotFound
 		}
-		c.enqueue(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: rc})
+		c.reply(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: rc})
 	case *packet.Pubcomp:
 		ss.acked(p.PacketID, packet.ExactlyOnce, StateReleased)
 	case *packet.Subscribe:
@@ -633,7 +637,7 @@ func (c *conn) handle(ctx context.Context, p packet.Packet) error {
 		}
 		c.enqueue(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
 	case *packet.Pingreq:
-		c.enqueue(&packet.Pingresp{})
+		c.reply(&packet.Pingresp{})
 	case *packet.Disconnect:
 		return c.onDisconnect(p)
 	case *packet.Connect:
@@ -732,13 +736,13 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 		if c.version == packet.V5 {
 			m.Props = forwardProps(&p.Props, now, &m.Expires)
 		}
-		if s.publish(m, ss) == 0 && c.version == packet.V5 {
+		if s.publish(m, ss, c.br.Buffered() == 0) == 0 && c.version == packet.V5 {
 			rc = packet.NoMatchingSubscribers
 		}
 	}
 	switch p.QoS {
 	case packet.AtLeastOnce:
-		c.enqueue(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc})
+		c.reply(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc})
 	case packet.ExactlyOnce:
 		if rc.IsError() {
 			ss.mu.Lock()
@@ -747,7 +751,7 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 		} else {
 			s.store.PutInbound(ss.id, p.PacketID)
 		}
-		c.enqueue(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc})
+		c.reply(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc})
 	}
 	return nil
 }
@@ -802,7 +806,7 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 			if m.expired(now) {
 				return true
 			}
-			ss.deliverLocked(m, min(m.QoS, sub.QoS), true, ids, now)
+			ss.deliverLocked(m, min(m.QoS, sub.QoS), true, ids, now, false)
 			return true
 		})
 	}
@@ -819,10 +823,11 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 // messages.
 var afterSubscribeHook func()
 
-// sendPublish queues sm for writing; dup marks a re-send. It returns false
+// sendPublish queues sm for writing, or writes it at once when it came alone
+// (see deliver); dup marks a re-send. It returns false
 // when the message was not queued: too large for the client's Maximum
 // Packet Size, or a QoS 0 message over the queue limit.
-func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time) bool {
+func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time, alone bool) bool {
 	m := sm.Msg
 	p := &packet.Publish{Dup: dup, QoS: sm.QoS, Retain: sm.Retain, Topic: m.Topic, PacketID: sm.PacketID, Payload: m.Payload}
 	if c.version == packet.V5 {
@@ -852,7 +857,6 @@ func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time) bool {
 		if o.MaxQueuedMessages > 0 && c.wq0 >= o.MaxQueuedMessages {
 			return false
 		}
-		c.wq0++
 	}
 	if c.s.logPackets {
 		c.logPublish(publishSent, p, m.Topic)
@@ -870,6 +874,12 @@ func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time) bool {
 			p.Props.SetUint(packet.PropTopicAlias, uint64(a))
 		}
 	}
+	if alone && c.pushNow(p) {
+		return true
+	}
+	if sm.QoS == packet.AtMostOnce {
+		c.wq0++
+	}
 	c.push(p)
 	return true
 }
@@ -879,7 +889,15 @@ func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time) bool {
 const aliasOverhead = 5
 
 // enqueue queues p for writing.
-func (c *conn) enqueue(p packet.Packet) {
+func (c *conn) enqueue(p packet.Packet) { c.send(p, false) }
+
+// reply is enqueue for an answer to the packet just read, called by the
+// read goroutine: when nothing more waits in the read buffer, no other
+// answer follows at once, so p is written straight away if the socket
+// takes it without blocking.
+func (c *conn) reply(p packet.Packet) { c.send(p, c.br.Buffered() == 0) }
+
+func (c *conn) send(p packet.Packet, now bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.dead || c.closing {
@@ -891,7 +909,9 @@ func (c *conn) enqueue(p packet.Packet) {
 		return
 	}
 	c.fit(p)
-	c.push(p)
+	if !now || !c.pushNow(p) {
+		c.push(p)
+	}
 }
 
 // fit drops the Reason String and User Properties of p when p would
@@ -942,6 +962,65 @@ func (c *conn) push(p packet.Packet) {
 		go c.writeLoop()
 	}
 }
+
+// pushNow writes p at once, without waking a writer goroutine, when
+// nothing is queued before it and the socket takes it without blocking; it
+// reports whether it did. What the socket does not take of p is queued for
+// the writer; when it takes nothing, p is the caller's to push. This saves
+// a goroutine wake-up per packet when packets come one at a time; under
+// load the writer batches them. c.wmu is held.
+func (c *conn) pushNow(p packet.Packet) bool {
+	if c.writing || len(c.wq) > 0 || c.raw == nil {
+		return false
+	}
+	if pub, ok := p.(*packet.Publish); ok && len(pub.Payload) > inlineMax {
+		return false
+	}
+	bp := inlinePool.Get().(*[]byte)
+	defer inlinePool.Put(bp)
+	buf, err := packet.Append((*bp)[:0], p, c.version)
+	if cap(buf) <= 4*inlineMax {
+		*bp = buf[:0]
+	}
+	if err != nil || len(buf) > 2*inlineMax {
+		return false // the writer reports the error, and writes large packets uncopied
+	}
+	n := -1
+	if c.raw.Write(func(fd uintptr) bool {
+		n, _ = writeSocket(fd, buf)
+		return true // never wait: the writer does
+	}) != nil || n <= 0 {
+		return false
+	}
+	if c.s.logPackets {
+		c.logPacket(false, p)
+	}
+	c.s.stats.bytesSent.Add(int64(n))
+	c.s.stats.msgsSent.Add(1)
+	if pub, ok := p.(*packet.Publish); ok {
+		c.s.stats.pubSent.Add(1)
+		c.s.stats.pubBytesSent.Add(int64(len(pub.Payload)))
+	}
+	if n < len(buf) {
+		c.wq = append(c.wq, rest(bytes.Clone(buf[n:])))
+		c.writing = true
+		c.period.Add(1)
+		go c.writeLoop()
+	}
+	return true
+}
+
+// inlineMax is the largest PUBLISH payload pushNow writes: larger ones go
+// to the writer, which writes them uncopied.
+const inlineMax = 1024
+
+var inlinePool = sync.Pool{New: func() any { b := make([]byte, 0, 2*inlineMax); return &b }}
+
+// rest is the end of a packet pushNow wrote only in part, for the writer.
+type rest []byte
+
+// Type implements packet.Packet; a rest is never logged or inspected.
+func (rest) Type() packet.Type { return 0 }
 
 // closeWith queues p as the last packet; the socket closes when serve ends.
 func (c *conn) closeWith(p packet.Packet) {
@@ -1025,8 +1104,16 @@ func (c *conn) writeLoop() {
 		c.wq0 = 0
 		c.wmu.Unlock()
 		var err error
-		pubs, pubBytes := 0, 0
+		pubs, pubBytes, rests := 0, 0, 0
 		for i, p := range batch {
+			if r, ok := p.(rest); ok {
+				if err == nil {
+					_, err = bw.Write(r)
+				}
+				batch[i] = nil
+				rests++
+				continue
+			}
 			if err == nil {
 				err = packet.Write(bw, p, c.version)
 			}
@@ -1039,7 +1126,7 @@ func (c *conn) writeLoop() {
 		if err == nil {
 			err = bw.Flush()
 		}
-		c.s.stats.msgsSent.Add(int64(len(batch)))
+		c.s.stats.msgsSent.Add(int64(len(batch) - rests))
 		c.s.stats.pubSent.Add(int64(pubs))
 		c.s.stats.pubBytesSent.Add(int64(pubBytes))
 		if err != nil {

@@ -8,7 +8,11 @@
 // Each connection has a read goroutine that decodes packets with package
 // packet and handles them, and a write goroutine that exists only while the
 // connection's bounded outbound queue is not empty, so an idle connection
-// costs one goroutine and a small read buffer. Publishers never wait for
+// costs one goroutine and a small read buffer. A packet that comes alone
+// (nothing more waited in the read buffer of the connection whose packet
+// caused it) and finds the queue empty is written at once, by the goroutine
+// that made it, with a system call that does not block; the socket's
+// leftovers go to the write goroutine. Publishers never wait for
 // subscribers: a delivery appends to the subscriber's queue or is dropped and
 // counted when the limits in Options are reached.
 //

@@ -330,8 +330,10 @@ func (s *Server) assignID() string {
 
 // publish routes m to every matching subscription and stores it as retained
 // when its retain flag is set. from is the publishing session (nil for the
-// broker's own messages). It returns the number of matching subscriptions.
-func (s *Server) publish(m *Message, from *session) int {
+// broker's own messages); alone says that nothing more waited in its read
+// buffer (see session.deliver). It returns the number of matching
+// subscriptions.
+func (s *Server) publish(m *Message, from *session, alone bool) int {
 	if m.Retain {
 		if err := s.store.SetRetained(m); err != nil {
 			s.logf(LogError, "Error: storing retained message on %s: %v", m.Topic, err)
@@ -405,7 +407,7 @@ func (s *Server) publish(m *Message, from *session) int {
 	for _, d := range ds {
 		// [MQTT-3.3.1-12] [MQTT-3.3.1-13]: the retain flag is kept only
 		// with Retain As Published.
-		d.sess.deliver(m, d.qos, m.Retain && d.rap, d.subIDs, now)
+		d.sess.deliver(m, d.qos, m.Retain && d.rap, d.subIDs, now, alone)
 	}
 	return len(matches)
 }

@@ -129,15 +129,17 @@ func (ss *session) drop() { ss.s.stats.pubDrops.Add(1) }
 
 // deliver hands m to the session at qos: sent now when the client is
 // online and the inflight window has room, else queued for QoS 1/2 within
-// max-queued-messages/bytes, else dropped and counted.
-func (ss *session) deliver(m *Message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time) {
+// max-queued-messages/bytes, else dropped and counted. alone says that m
+// came alone, with nothing more in its publisher's read buffer, so it may
+// be written at once (conn.pushNow).
+func (ss *session) deliver(m *Message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time, alone bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	ss.deliverLocked(m, qos, retain, subIDs, now)
+	ss.deliverLocked(m, qos, retain, subIDs, now, alone)
 }
 
 // deliverLocked is deliver with ss.mu held.
-func (ss *session) deliverLocked(m *Message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time) {
+func (ss *session) deliverLocked(m *Message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time, alone bool) {
 	if ss.removed || m.expired(now) {
 		return
 	}
@@ -146,7 +148,7 @@ func (ss *session) deliverLocked(m *Message, qos packet.QoS, retain bool, subIDs
 	}
 	c := ss.conn
 	if qos == packet.AtMostOnce {
-		if c == nil || !c.sendPublish(&StoredMessage{QoS: qos, Retain: retain, SubIDs: subIDs, Msg: m}, false, now) {
+		if c == nil || !c.sendPublish(&StoredMessage{QoS: qos, Retain: retain, SubIDs: subIDs, Msg: m}, false, now, alone) {
 			ss.drop()
 		}
 		return
@@ -154,7 +156,7 @@ func (ss *session) deliverLocked(m *Message, qos packet.QoS, retain bool, subIDs
 	ss.seq++
 	sm := &StoredMessage{Seq: ss.seq, QoS: qos, Retain: retain, SubIDs: subIDs, Msg: m}
 	if c != nil && len(ss.queue) == 0 && len(ss.resend) == 0 && ss.sent() < ss.window(c) {
-		ss.sendNew(c, sm, now)
+		ss.sendNew(c, sm, now, alone)
 		return
 	}
 	o := &ss.s.opts
@@ -182,14 +184,14 @@ func (ss *session) del(sm *StoredMessage) {
 
 // sendNew gives sm a packet id, puts it inflight and sends it. A message
 // too large for the client is dropped [MQTT-3.1.2-25].
-func (ss *session) sendNew(c *conn, sm *StoredMessage, now time.Time) bool {
+func (ss *session) sendNew(c *conn, sm *StoredMessage, now time.Time, alone bool) bool {
 	pid := ss.allocPID()
 	if pid == 0 {
 		return false
 	}
 	sm.PacketID = pid
 	sm.State = StateSent
-	if !c.sendPublish(sm, false, now) {
+	if !c.sendPublish(sm, false, now, alone) {
 		sm.PacketID, sm.State = 0, StateQueued
 		ss.del(sm)
 		ss.drop()
@@ -226,7 +228,7 @@ func (ss *session) fill(now time.Time) {
 			continue
 		}
 		ss.popQueue()
-		if !ss.sendNew(c, sm, now) {
+		if !ss.sendNew(c, sm, now, false) {
 			ss.queue = append([]*StoredMessage{sm}, ss.queue...)
 			ss.queuedBytes += len(sm.Msg.Payload)
 			return
@@ -270,7 +272,7 @@ func (ss *session) resendOne(c *conn, sm *StoredMessage, now time.Time) {
 		c.enqueue(&packet.Pubrel{PacketID: sm.PacketID})
 		return
 	}
-	if !c.sendPublish(sm, true, now) {
+	if !c.sendPublish(sm, true, now, false) {
 		delete(ss.inflight, sm.PacketID)
 		ss.del(sm)
 		ss.drop()

@@ -190,6 +190,6 @@ func (s *Server) publishSys() {
 			continue
 		}
 		l.sent[v.topic] = v.value
-		s.publish(&Message{Topic: v.topic, Payload: []byte(v.value), Retain: true}, nil)
+		s.publish(&Message{Topic: v.topic, Payload: []byte(v.value), Retain: true}, nil, false)
 	}
 }
