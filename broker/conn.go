@@ -540,7 +540,11 @@ func (s *Server) delayedWill(ss *session, will *Message) {
 		ss.willTimer = nil
 	}
 	ss.mu.Unlock()
-	if ok && s.running() {
+	if !ok {
+		return
+	}
+	if period := s.join(); period != nil {
+		defer period.Done()
 		s.publishWill(will)
 	}
 }
@@ -616,11 +620,12 @@ func (c *conn) handle(ctx context.Context, p packet.Packet) error {
 		ss.mu.Lock()
 		_, ok := ss.inQoS2[p.PacketID]
 		delete(ss.inQoS2, p.PacketID)
+		if ok && !ss.removed {
+			c.s.store.DeleteInbound(ss.id, p.PacketID)
+		}
 		ss.mu.Unlock()
 		rc := packet.Success
-		if ok {
-			c.s.store.DeleteInbound(ss.id, p.PacketID)
-		} else {
+		if !ok {
 			rc = packet.PacketIdentifierNotFound
 		}
 		c.reply(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: rc})
@@ -749,7 +754,11 @@ func (c *conn) onPublish(ctx context.Context, p *packet.Publish) error {
 			delete(ss.inQoS2, p.PacketID)
 			ss.mu.Unlock()
 		} else {
-			s.store.PutInbound(ss.id, p.PacketID)
+			ss.mu.Lock()
+			if !ss.removed {
+				s.store.PutInbound(ss.id, p.PacketID)
+			}
+			ss.mu.Unlock()
 		}
 		c.reply(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc})
 	}
@@ -769,10 +778,13 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 			codes[i] = packet.NotAuthorized
 		}
 	}
-	// The subscriptions, the SUBACK and the retained messages are one step
-	// for the session, as in mosquitto: a message published meanwhile
-	// waits for ss.mu, so it reaches the client after the retained
-	// messages and never before an older retained value.
+	// The subscriptions and the SUBACK are one step for the session, and
+	// deliveries to it wait (session.replaying) until the retained
+	// messages are queued, as mosquitto's single thread orders them: a
+	// message published meanwhile reaches the client after the retained
+	// messages, never before an older retained value. The session lock is
+	// not held while they are sent, so neither publishers nor a takeover of
+	// the session wait for a large replay.
 	var jobs []Subscription
 	ss.mu.Lock()
 	for i, r := range p.Subscriptions {
@@ -793,24 +805,32 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 		jobs = append(jobs, sub)
 	}
 	c.enqueue(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	if len(jobs) > 0 {
+		ss.replaying++
+	}
+	ss.mu.Unlock()
 	if afterSubscribeHook != nil {
 		afterSubscribeHook()
 	}
-	now := time.Now()
-	for _, sub := range jobs {
-		var ids []uint32
-		if sub.ID != 0 {
-			ids = []uint32{sub.ID}
-		}
-		s.store.Retained(sub.Filter, func(m *Message) bool {
-			if m.expired(now) {
-				return true
+	if len(jobs) > 0 {
+		now := time.Now()
+		for _, sub := range jobs {
+			var ids []uint32
+			if sub.ID != 0 {
+				ids = []uint32{sub.ID}
 			}
-			ss.deliverLocked(m, min(m.QoS, sub.QoS), true, ids, now, false)
-			return true
-		})
+			s.store.Retained(sub.Filter, func(m *Message) bool {
+				if m.expired(now) {
+					return true
+				}
+				ss.mu.Lock()
+				ss.deliverLocked(m, min(m.QoS, sub.QoS), true, ids, now, false)
+				ss.mu.Unlock()
+				return true
+			})
+		}
+		ss.replayed()
 	}
-	ss.mu.Unlock()
 	for i, r := range p.Subscriptions {
 		if codes[i] != packet.NotAuthorized {
 			s.logf(LogInfo, "Client %s subscribed to %s (QoS %d).", c.clientID, r.Filter, r.QoS)
@@ -820,7 +840,7 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 
 // afterSubscribeHook, when set by a test, runs in onSubscribe once the
 // subscriptions are in place and the SUBACK is queued, before the retained
-// messages.
+// messages, without the session lock.
 var afterSubscribeHook func()
 
 // sendPublish queues sm for writing, or writes it at once when it came alone
@@ -874,13 +894,9 @@ func (c *conn) sendPublish(sm *StoredMessage, dup bool, now time.Time, alone boo
 			p.Props.SetUint(packet.PropTopicAlias, uint64(a))
 		}
 	}
-	if alone && c.pushNow(p) {
-		return true
+	if !alone || !c.pushNow(p) {
+		c.push(p)
 	}
-	if sm.QoS == packet.AtMostOnce {
-		c.wq0++
-	}
-	c.push(p)
 	return true
 }
 
@@ -950,10 +966,18 @@ func (c *conn) fit(p packet.Packet) {
 	pr.User = nil
 }
 
-// push appends p to the queue and starts the writer. c.wmu is held.
+// push logs p (with --debug) and queues it. c.wmu is held.
 func (c *conn) push(p packet.Packet) {
 	if c.s.logPackets {
 		c.logPacket(false, p)
+	}
+	c.queue(p)
+}
+
+// queue appends p to the queue and starts the writer. c.wmu is held.
+func (c *conn) queue(p packet.Packet) {
+	if pub, ok := p.(*packet.Publish); ok && pub.QoS == packet.AtMostOnce {
+		c.wq0++
 	}
 	c.wq = append(c.wq, p)
 	if !c.writing {
@@ -963,12 +987,13 @@ func (c *conn) push(p packet.Packet) {
 	}
 }
 
-// pushNow writes p at once, without waking a writer goroutine, when
-// nothing is queued before it and the socket takes it without blocking; it
-// reports whether it did. What the socket does not take of p is queued for
-// the writer; when it takes nothing, p is the caller's to push. This saves
-// a goroutine wake-up per packet when packets come one at a time; under
-// load the writer batches them. c.wmu is held.
+// pushNow does what push does, but writes p at once, without waking a
+// writer goroutine, when nothing is queued before it: with a system call
+// that does not block, whatever the socket does not take being queued for
+// the writer. It reports false, having done nothing, when p must go
+// through push (something is queued, p is large, or the connection is not
+// a socket). This saves a goroutine wake-up per packet when packets come
+// one at a time; under load the writer batches them. c.wmu is held.
 func (c *conn) pushNow(p packet.Packet) bool {
 	if c.writing || len(c.wq) > 0 || c.raw == nil {
 		return false
@@ -985,15 +1010,16 @@ func (c *conn) pushNow(p packet.Packet) bool {
 	if err != nil || len(buf) > 2*inlineMax {
 		return false // the writer reports the error, and writes large packets uncopied
 	}
+	if c.s.logPackets {
+		c.logPacket(false, p) // before the client can have it, as push does
+	}
 	n := -1
 	if c.raw.Write(func(fd uintptr) bool {
 		n, _ = writeSocket(fd, buf)
 		return true // never wait: the writer does
 	}) != nil || n <= 0 {
-		return false
-	}
-	if c.s.logPackets {
-		c.logPacket(false, p)
+		c.queue(p)
+		return true
 	}
 	c.s.stats.bytesSent.Add(int64(n))
 	c.s.stats.msgsSent.Add(1)
@@ -1002,10 +1028,7 @@ func (c *conn) pushNow(p packet.Packet) bool {
 		c.s.stats.pubBytesSent.Add(int64(len(pub.Payload)))
 	}
 	if n < len(buf) {
-		c.wq = append(c.wq, rest(bytes.Clone(buf[n:])))
-		c.writing = true
-		c.period.Add(1)
-		go c.writeLoop()
+		c.queue(rest(bytes.Clone(buf[n:])))
 	}
 	return true
 }

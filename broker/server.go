@@ -304,12 +304,18 @@ func (s *Server) endServe(period *sync.WaitGroup) {
 	}
 }
 
-// running reports whether a Serve call is active; timers do nothing after
-// the last one returns.
-func (s *Server) running() bool {
+// join counts the calling goroutine in the current serving period and
+// returns the period's WaitGroup, for the caller to call Done on; nil when
+// no Serve call runs. Timers that publish use it, so the last Serve call
+// waits for them.
+func (s *Server) join() *sync.WaitGroup {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.serving > 0
+	if s.serving == 0 {
+		return nil
+	}
+	s.period.Add(1)
+	return s.period
 }
 
 func (s *Server) logf(level LogLevel, format string, args ...any) {

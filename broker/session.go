@@ -26,6 +26,11 @@ type session struct {
 	removed    bool   // ended: expired, or replaced by a clean start
 
 	subs map[string]Subscription
+	// replaying counts the SUBSCRIBE packets whose retained messages are
+	// being sent; meanwhile other deliveries wait in held, in order, so
+	// that they reach the client after the retained messages.
+	replaying int
+	held      []heldDelivery
 
 	seq      uint64
 	nextPID  uint16
@@ -135,7 +140,37 @@ func (ss *session) drop() { ss.s.stats.pubDrops.Add(1) }
 func (ss *session) deliver(m *Message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time, alone bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	if ss.replaying > 0 {
+		ss.held = append(ss.held, heldDelivery{m, qos, retain, subIDs})
+		return
+	}
 	ss.deliverLocked(m, qos, retain, subIDs, now, alone)
+}
+
+// heldDelivery is a deliver call waiting for retained messages (see
+// session.replaying).
+type heldDelivery struct {
+	m      *Message
+	qos    packet.QoS
+	retain bool
+	subIDs []uint32
+}
+
+// replayed ends a replay of retained messages begun by onSubscribe and,
+// after the last one, makes the deliveries held meanwhile.
+func (ss *session) replayed() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.replaying--
+	if ss.replaying > 0 {
+		return
+	}
+	now := time.Now()
+	for i, h := range ss.held {
+		ss.deliverLocked(h.m, h.qos, h.retain, h.subIDs, now, false)
+		ss.held[i] = heldDelivery{}
+	}
+	ss.held = nil
 }
 
 // deliverLocked is deliver with ss.mu held.
@@ -287,6 +322,9 @@ func sortBySeq(ms []*StoredMessage) {
 func (ss *session) acked(pid uint16, want packet.QoS, state MessageState) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	if ss.removed {
+		return // its client id's store records belong to the next session
+	}
 	sm, ok := ss.inflight[pid]
 	if !ok || sm.QoS != want || sm.State != state {
 		return
@@ -302,6 +340,9 @@ func (ss *session) acked(pid uint16, want packet.QoS, state MessageState) {
 func (ss *session) received(pid uint16, rc packet.ReasonCode) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	if ss.removed {
+		return
+	}
 	c := ss.conn
 	sm, ok := ss.inflight[pid]
 	if !ok || sm.QoS != packet.ExactlyOnce {
@@ -352,7 +393,7 @@ func (ss *session) subscribeLocked(sub Subscription) bool {
 func (ss *session) unsubscribe(filter string) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if _, ok := ss.subs[filter]; !ok {
+	if _, ok := ss.subs[filter]; !ok || ss.removed {
 		return false
 	}
 	delete(ss.subs, filter)
@@ -393,7 +434,10 @@ func (s *Server) expireSession(ss *session) {
 	ss.mu.Unlock()
 	delete(s.sessions, ss.id)
 	ss.end()
+	period := s.period
+	period.Add(1) // the last Serve call waits for the will
 	s.mu.Unlock()
+	defer period.Done()
 	s.stats.expired.Add(1)
 	if will != nil {
 		// The session ends before the Will Delay Interval [MQTT-3.1.3-9].
