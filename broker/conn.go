@@ -778,13 +778,15 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 			codes[i] = packet.NotAuthorized
 		}
 	}
-	// The subscriptions and the SUBACK are one step for the session, and
-	// deliveries to it wait (session.replaying) until the retained
-	// messages are queued, as mosquitto's single thread orders them: a
-	// message published meanwhile reaches the client after the retained
-	// messages, never before an older retained value. The session lock is
-	// not held while they are sent, so neither publishers nor a takeover of
-	// the session wait for a large replay.
+	// The subscriptions, the SUBACK and the retained messages are one step
+	// for the session, as in mosquitto: a message published meanwhile
+	// waits for ss.mu, so it reaches the client after the retained
+	// messages and never before an older retained value. (Holding back
+	// such deliveries instead of the lock is not enough: the publisher
+	// stores a retained message before routing it, so the replay could
+	// send a value newer than the deliveries held back.) The cost: while
+	// a large replay runs, deliveries to this session and a takeover of
+	// it wait.
 	var jobs []Subscription
 	ss.mu.Lock()
 	for i, r := range p.Subscriptions {
@@ -805,32 +807,24 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 		jobs = append(jobs, sub)
 	}
 	c.enqueue(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
-	if len(jobs) > 0 {
-		ss.replaying++
-	}
-	ss.mu.Unlock()
 	if afterSubscribeHook != nil {
 		afterSubscribeHook()
 	}
-	if len(jobs) > 0 {
-		now := time.Now()
-		for _, sub := range jobs {
-			var ids []uint32
-			if sub.ID != 0 {
-				ids = []uint32{sub.ID}
-			}
-			s.store.Retained(sub.Filter, func(m *Message) bool {
-				if m.expired(now) {
-					return true
-				}
-				ss.mu.Lock()
-				ss.deliverLocked(m, min(m.QoS, sub.QoS), true, ids, now, false)
-				ss.mu.Unlock()
-				return true
-			})
+	now := time.Now()
+	for _, sub := range jobs {
+		var ids []uint32
+		if sub.ID != 0 {
+			ids = []uint32{sub.ID}
 		}
-		ss.replayed()
+		s.store.Retained(sub.Filter, func(m *Message) bool {
+			if m.expired(now) {
+				return true
+			}
+			ss.deliverLocked(m, min(m.QoS, sub.QoS), true, ids, now, false)
+			return true
+		})
 	}
+	ss.mu.Unlock()
 	for i, r := range p.Subscriptions {
 		if codes[i] != packet.NotAuthorized {
 			s.logf(LogInfo, "Client %s subscribed to %s (QoS %d).", c.clientID, r.Filter, r.QoS)
@@ -840,7 +834,7 @@ func (c *conn) onSubscribe(ctx context.Context, p *packet.Subscribe) {
 
 // afterSubscribeHook, when set by a test, runs in onSubscribe once the
 // subscriptions are in place and the SUBACK is queued, before the retained
-// messages, without the session lock.
+// messages, with the session lock held.
 var afterSubscribeHook func()
 
 // sendPublish queues sm for writing, or writes it at once when it came alone

@@ -26,11 +26,6 @@ type session struct {
 	removed    bool   // ended: expired, or replaced by a clean start
 
 	subs map[string]Subscription
-	// replaying counts the SUBSCRIBE packets whose retained messages are
-	// being sent; meanwhile other deliveries wait in held, in order, so
-	// that they reach the client after the retained messages.
-	replaying int
-	held      []heldDelivery
 
 	seq      uint64
 	nextPID  uint16
@@ -140,37 +135,7 @@ func (ss *session) drop() { ss.s.stats.pubDrops.Add(1) }
 func (ss *session) deliver(m *Message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time, alone bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.replaying > 0 {
-		ss.held = append(ss.held, heldDelivery{m, qos, retain, subIDs})
-		return
-	}
 	ss.deliverLocked(m, qos, retain, subIDs, now, alone)
-}
-
-// heldDelivery is a deliver call waiting for retained messages (see
-// session.replaying).
-type heldDelivery struct {
-	m      *Message
-	qos    packet.QoS
-	retain bool
-	subIDs []uint32
-}
-
-// replayed ends a replay of retained messages begun by onSubscribe and,
-// after the last one, makes the deliveries held meanwhile.
-func (ss *session) replayed() {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	ss.replaying--
-	if ss.replaying > 0 {
-		return
-	}
-	now := time.Now()
-	for i, h := range ss.held {
-		ss.deliverLocked(h.m, h.qos, h.retain, h.subIDs, now, false)
-		ss.held[i] = heldDelivery{}
-	}
-	ss.held = nil
 }
 
 // deliverLocked is deliver with ss.mu held.

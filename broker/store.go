@@ -114,7 +114,8 @@ type Store interface {
 	SetRetained(m *Message) error
 	// Retained calls fn for each retained message whose topic matches
 	// filter until fn returns false. fn runs without the Store's locks
-	// held: it may call the Store.
+	// held: it may call the Store, and the broker calls Retained with a
+	// session's lock held.
 	Retained(filter string, fn func(m *Message) bool) error
 	// EachRetained calls fn for every retained message, $ topics
 	// included, in no order, until fn returns false.
