@@ -12,9 +12,11 @@
 // (nothing more waited in the read buffer of the connection whose packet
 // caused it) and finds the queue empty is written at once, by the goroutine
 // that made it, with a system call that does not block; the socket's
-// leftovers go to the write goroutine. Publishers never wait for
-// subscribers: a delivery appends to the subscriber's queue or is dropped and
-// counted when the limits in Options are reached.
+// leftovers go to the write goroutine. Publishers do not wait for
+// subscribers to read: a delivery appends to the subscriber's queue or is
+// dropped and counted when the limits in Options are reached. They do wait
+// while the session they deliver to sends a SUBSCRIBE's retained messages,
+// which keeps those ahead of later messages, as in mosquitto.
 //
 // Lock order (a lock may be taken while holding the ones before it, never
 // the other way round):
