@@ -88,6 +88,19 @@ var (
 	servers   = map[string]*Server{}
 )
 
+// sessionAt returns the session of id on the server at addr, or nil.
+func sessionAt(t testing.TB, addr, id string) *session {
+	serversMu.Lock()
+	s := servers[addr]
+	serversMu.Unlock()
+	if s == nil {
+		t.Fatalf("no server registered for %s", addr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id]
+}
+
 // tc is a raw MQTT test client that speaks packets with the packet codec.
 type tc struct {
 	t  testing.TB

@@ -96,12 +96,7 @@ func TestWriteAtOnce(t *testing.T) {
 // writerIdle reports whether the connection of session id on the server at
 // addr has no writer goroutine.
 func writerIdle(t testing.TB, addr, id string) bool {
-	serversMu.Lock()
-	s := servers[addr]
-	serversMu.Unlock()
-	s.mu.Lock()
-	ss := s.sessions[id]
-	s.mu.Unlock()
+	ss := sessionAt(t, addr, id)
 	if ss == nil {
 		t.Fatalf("no session %q", id)
 	}

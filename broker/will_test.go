@@ -73,18 +73,8 @@ func TestWill(t *testing.T) {
 }
 
 // sessionExists reports whether the server at addr holds a session for id.
-// It is filled in by tests through serverOf.
 func sessionExists(t testing.TB, addr, id string) bool {
-	serversMu.Lock()
-	s := servers[addr]
-	serversMu.Unlock()
-	if s == nil {
-		t.Fatalf("no server registered for %s", addr)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.sessions[id]
-	return ok
+	return sessionAt(t, addr, id) != nil
 }
 
 func TestWillRetainedAndQoS(t *testing.T) {
@@ -155,12 +145,7 @@ func TestWillDelay(t *testing.T) {
 // willPending reports whether session id on the server at addr holds a
 // will waiting for its delay, with its timer.
 func willPending(t testing.TB, addr, id string) bool {
-	serversMu.Lock()
-	s := servers[addr]
-	serversMu.Unlock()
-	s.mu.Lock()
-	ss := s.sessions[id]
-	s.mu.Unlock()
+	ss := sessionAt(t, addr, id)
 	if ss == nil {
 		t.Fatalf("no session %q", id)
 	}
@@ -173,12 +158,7 @@ func willPending(t testing.TB, addr, id string) bool {
 }
 
 func sessionOffline(t testing.TB, addr, id string) bool {
-	serversMu.Lock()
-	s := servers[addr]
-	serversMu.Unlock()
-	s.mu.Lock()
-	ss := s.sessions[id]
-	s.mu.Unlock()
+	ss := sessionAt(t, addr, id)
 	if ss == nil {
 		return false
 	}
