@@ -907,7 +907,7 @@ func (c *conn) enqueue(p packet.Packet) { c.send(p, false) }
 // takes it without blocking.
 func (c *conn) reply(p packet.Packet) { c.send(p, c.br.Buffered() == 0) }
 
-func (c *conn) send(p packet.Packet, now bool) {
+func (c *conn) send(p packet.Packet, atOnce bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.dead || c.closing {
@@ -919,7 +919,7 @@ func (c *conn) send(p packet.Packet, now bool) {
 		return
 	}
 	c.fit(p)
-	if !now || !c.pushNow(p) {
+	if !atOnce || !c.pushNow(p) {
 		c.push(p)
 	}
 }

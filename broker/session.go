@@ -332,15 +332,8 @@ func (ss *session) received(pid uint16, rc packet.ReasonCode) {
 	}
 }
 
-// subscribe adds or replaces a subscription; it reports whether one with
-// the same filter existed.
-func (ss *session) subscribe(sub Subscription) bool {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.subscribeLocked(sub)
-}
-
-// subscribeLocked is subscribe with ss.mu held. A session that has ended
+// subscribeLocked adds or replaces a subscription and reports whether one
+// with the same filter existed. ss.mu is held. A session that has ended
 // gets no subscription: the tree would keep it for nothing.
 func (ss *session) subscribeLocked(sub Subscription) bool {
 	if ss.removed {
